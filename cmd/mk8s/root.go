@@ -80,6 +80,7 @@ objects by server-side apply, and reports what it did.`,
 		newVersionCmd(g),
 		newValidateCmd(g),
 		newSeedCmd(g),
+		newISOCmd(g),
 	)
 	return root
 }
