@@ -3,7 +3,7 @@
 # Installing them must start nothing: policy-rc.d answers 101 while we install.
 set -euo pipefail
 pkgs=(openssh-server git git-daemon-sysvinit gnupg xorriso genisoimage gdisk xfsprogs
-      systemd-container ansible iproute2 util-linux procps)
+      systemd-container ansible iproute2 util-linux procps sudo)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,7 +1,22 @@
-// Package hostsync owns host convergence over SSH: the transport (x/crypto/ssh with pinned
-// host keys, sudo, quoted arguments, one connection per host), host state as typed
-// resources that probe, diff and apply themselves (files, directories, symlinks, systemd
-// units, packages, sysctl, kernel modules, static pods), the mapping from node roles to
-// desired host state, and the ordered, bounded orchestration across hosts. Plan and apply
-// share one code path. It never talks to the Kubernetes API.
+// Package hostsync owns host convergence over SSH: the transport (sub-package transport:
+// x/crypto/ssh with pinned host keys, sudo, quoted arguments, one connection per host),
+// host state as typed resources that probe, diff and apply themselves (sub-package
+// resource: files, directories, symlinks, systemd units, packages, sysctl, kernel
+// modules, static pods), the mapping from node roles to desired host state (sub-package
+// roles), and, here, the ordered, bounded orchestration across hosts. It never talks to
+// the Kubernetes API.
+//
+// Plan and apply share one code path:
+//
+//	p, err := hostsync.Plan(ctx, site, hostsync.PlanOptions{HostConcurrency: 10, Backoff: &state})
+//	defer p.Close()                       // the SSH connections, reused by Apply
+//	fmt.Print(p.Entries())                // the dry run: per host, what apply would do
+//	set, err := hostsync.Apply(ctx, p, hostsync.ApplyOptions{Backoff: &state})
+//
+// Plan probes every host in one round trip (two when a diff needs the live bytes) and
+// decides each resource's step; Apply runs exactly those steps, in one remote script per
+// host, bootstrap first, then etcd members one at a time, masters one at a time, the rest
+// in parallel. A host that cannot be reached or fails is reported (change.Failed, with
+// the failing resource and the remote stderr), does not stop the others, and is retried
+// with backoff by later reconciles (Backoff, persisted by the caller).
 package hostsync
