@@ -81,6 +81,8 @@ objects by server-side apply, and reports what it did.`,
 		newValidateCmd(g),
 		newSeedCmd(g),
 		newISOCmd(g),
+		newPlanCmd(g),
+		newReconcileCmd(g),
 	)
 	return root
 }

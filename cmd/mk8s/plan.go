@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/metalk8s/mk8s/reconciler"
+	"github.com/metalk8s/mk8s/reconciler/change"
+)
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var f pipelineFlags
+	var exitCode bool
+	cmd := &cobra.Command{
+		Use:   "plan --dir SITE",
+		Short: "Show what a reconcile would change, changing nothing",
+		Long: `Plan validates and renders a site and compares it with the cluster without changing
+anything: each object that may have changed is server-side dry-run applied and diffed
+against the live object, and the objects mk8s created that the site no longer has are
+listed as deleted. The summary (created, configured, unchanged, deleted) comes first,
+then a unified diff per changed object. Secret values are redacted.
+
+-o markdown prints the plan for a pull-request comment, -o json as data.
+With --exit-code, plan exits 2 when changes are pending and 0 when there is none
+(1 on error), so CI can tell them apart.`,
+		Example: `  # What would change, as a diff
+  mk8s plan --dir ./site --kubeconfig /etc/kubernetes/admin.conf --objects-only
+
+  # In CI: a markdown comment, and exit 2 when something would change
+  mk8s plan --dir ./site --objects-only -o markdown --exit-code`,
+		Annotations: map[string]string{annotationMarkdown: "true"},
+		Args:        cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := f.options(g)
+			if err != nil {
+				return &exitError{code: exitCodeError, err: err}
+			}
+			res, err := reconciler.Plan(cmd.Context(), opts)
+			out := newRunResult(res, err)
+			if g.output == "text" {
+				printWarnings(g.stderr, res)
+			}
+			var perr error
+			switch g.output {
+			case "markdown":
+				perr = printPlanMarkdown(g.stdout, res, err)
+			default:
+				perr = printData(g.stdout, g.output, out, func(w io.Writer) error {
+					return printChangesText(w, "Plan", res, true)
+				})
+			}
+			if perr != nil {
+				return perr
+			}
+			if err != nil {
+				return &exitError{code: exitCodeError, err: err, silent: g.output != "text"}
+			}
+			if exitCode && res.Changes().Changed() {
+				return &exitError{code: exitCodePending, silent: true}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when changes are pending, 0 when none")
+	return cmd
+}
+
+func indentDiff(d string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(d, "\n"), "\n", "\n    ")
+}
+
+// printPlanMarkdown writes the plan as a pull-request comment: summary, a table of the
+// changes, then one collapsible diff per changed entry.
+func printPlanMarkdown(w io.Writer, res reconciler.Result, planErr error) error {
+	all := res.Changes()
+	fmt.Fprintf(w, "### mk8s plan\n\n**%s**\n\n", all.SummaryLine())
+	if planErr != nil {
+		fmt.Fprintf(w, "> [!CAUTION]\n> %s\n\n", strings.ReplaceAll(planErr.Error(), "\n", "\n> "))
+	}
+	for _, d := range res.Diagnostics.Warnings().Sort() {
+		fmt.Fprintf(w, "- :warning: `%s`\n", d.String())
+	}
+	var changed change.Set
+	for _, e := range all {
+		if e.Action != change.Unchanged {
+			changed = append(changed, e)
+		}
+	}
+	if len(changed) == 0 {
+		_, err := fmt.Fprintln(w, "No changes.")
+		return err
+	}
+	fmt.Fprintln(w, "| action | subject | note |\n|---|---|---|")
+	for _, e := range changed {
+		subject := e.Subject
+		if e.Host != "" {
+			subject = e.Host + " " + subject
+		}
+		fmt.Fprintf(w, "| %s | `%s` | %s |\n", e.Action, subject, strings.ReplaceAll(e.Message, "|", "\\|"))
+	}
+	for _, e := range changed {
+		if e.Diff == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n<details><summary><code>%s</code> %s</summary>\n\n```diff\n%s\n```\n\n</details>\n",
+			e.Subject, e.Action, strings.TrimRight(e.Diff, "\n"))
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+// Command benchobjects measures the Kubernetes half of mk8s against a real
+// kube-apiserver (hack/testenv.sh), side by side with `kubectl apply --server-side` of
+// the same objects against the same apiserver: a first apply of 1,000 objects (50
+// Nodes, 500 Volumes, 10 namespaces, 440 ConfigMaps) and a no-op re-apply. Each round
+// uses fresh object names for each tool, so every first apply is a real first apply.
+// It prints a markdown table for BENCHMARKS.md; run it through hack/bench-objects.sh.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 3, "rounds (each: kubectl and mk8s, first apply then no-op)")
+	flag.Parse()
+	if err := run(*rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "benchobjects:", err)
+		os.Exit(1)
+	}
+}
+
+type sample struct{ first, noop time.Duration }
+
+func run(rounds int) error {
+	ctx := context.Background()
+	env, err := kubeenv.Start(ctx, kubeenv.StartOptions{})
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	dir, err := os.MkdirTemp("", "mk8s-bench-objects-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// The Volume CRD is installed once, outside the measurements.
+	crdObjs, err := render.Objects(&schema.Site{}, render.Options{SiteName: "bench-crd",
+		EffectiveConfig: func(*schema.Site, string) (map[string]any, error) { return map[string]any{}, nil }})
+	if err != nil {
+		return err
+	}
+	var crd []*unstructured.Unstructured
+	for _, o := range crdObjs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crd = append(crd, o)
+		}
+	}
+	m, err := objects.New(env.Config, objects.NewOptions{Site: "bench-crd"})
+	if err != nil {
+		return err
+	}
+	if _, err := m.Apply(ctx, objects.ApplyOptions{Objects: crd, Wait: true}); err != nil {
+		return err
+	}
+
+	var mk, kc []sample
+	var noopCounts string
+	for r := range rounds {
+		// kubectl, then mk8s, on distinct names, same apiserver.
+		kset := generate(fmt.Sprintf("k%d", r))
+		file := filepath.Join(dir, fmt.Sprintf("k%d.yaml", r))
+		b, err := render.Marshal(kset)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			return err
+		}
+		var s sample
+		if s.first, err = kubectl(env, file); err != nil {
+			return err
+		}
+		if s.noop, err = kubectl(env, file); err != nil {
+			return err
+		}
+		kc = append(kc, s)
+
+		site := fmt.Sprintf("m%d", r)
+		mset := generate(site)
+		if s.first, _, err = mk8s(ctx, env, site, mset); err != nil {
+			return err
+		}
+		var counter *kubeenv.RequestCounter
+		if s.noop, counter, err = mk8s(ctx, env, site, mset); err != nil {
+			return err
+		}
+		if counter.Writes() != 0 {
+			return fmt.Errorf("mk8s no-op made %d writes: %s", counter.Writes(), counter.String())
+		}
+		noopCounts = counter.String()
+		mk = append(mk, s)
+		fmt.Fprintf(os.Stderr, "round %d: kubectl first %v noop %v | mk8s first %v noop %v (%s)\n",
+			r+1, kc[r].first, kc[r].noop, s.first, s.noop, noopCounts)
+	}
+
+	km, mm := median(kc), median(mk)
+	fmt.Printf("| 1,000 objects (50 Nodes, 500 Volumes, 10 Namespaces, 440 ConfigMaps), median of %d | kubectl apply --server-side | mk8s | ratio |\n", rounds)
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| first apply | %s | %s | %.1f× |\n", fmtDur(km.first), fmtDur(mm.first), ratio(km.first, mm.first))
+	fmt.Printf("| no-op re-apply | %s | %s | %.1f× |\n", fmtDur(km.noop), fmtDur(mm.noop), ratio(km.noop, mm.noop))
+	fmt.Printf("\nmk8s no-op requests (by method): %s; writes: 0.\n", noopCounts)
+	return nil
+}
+
+// mk8s applies objs as a reconcile does (a fresh Manager: discovery, inventory, one
+// list per kind, apply, prune, inventory write), counting its requests.
+func mk8s(ctx context.Context, env *kubeenv.Env, site string, objs []*unstructured.Unstructured) (time.Duration, *kubeenv.RequestCounter, error) {
+	counter := &kubeenv.RequestCounter{}
+	start := time.Now()
+	m, err := objects.New(counter.Wrap(env.Config), objects.NewOptions{Site: site})
+	if err != nil {
+		return 0, counter, err
+	}
+	if _, err := m.Apply(ctx, objects.ApplyOptions{Objects: objs}); err != nil {
+		return 0, counter, err
+	}
+	return time.Since(start), counter, nil
+}
+
+func kubectl(env *kubeenv.Env, file string) (time.Duration, error) {
+	start := time.Now()
+	out, err := exec.Command(env.Kubectl, "--kubeconfig", env.Kubeconfig, "apply", "--server-side", "-f", file).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("kubectl apply: %v: %s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+// generate builds 1,000 objects named for one run: the shapes render produces.
+func generate(prefix string) []*unstructured.Unstructured {
+	site := &schema.Site{Cluster: schema.Cluster{Version: "2.10.0"}}
+	for i := range 50 {
+		site.Nodes = append(site.Nodes, schema.Node{Name: fmt.Sprintf("%s-node-%02d", prefix, i),
+			Roles: []string{"node"}, SSH: schema.SSH{Host: fmt.Sprintf("10.213.1.%d", i+10), User: "root", Port: 22}})
+	}
+	for i := range 500 {
+		site.Volumes = append(site.Volumes, schema.Volume{Name: fmt.Sprintf("%s-vol-%03d", prefix, i),
+			NodeName: fmt.Sprintf("%s-node-%02d", prefix, i%50), StorageClassName: "metalk8s", Mode: "Filesystem",
+			SparseLoopDevice: &schema.SparseLoopDevice{Size: "10Gi"},
+			TemplateLabels:   map[string]string{"app.kubernetes.io/name": "bench"}})
+	}
+	var out []*unstructured.Unstructured
+	objs, _ := render.Objects(site, render.Options{SiteName: prefix,
+		EffectiveConfig: func(*schema.Site, string) (map[string]any, error) { return map[string]any{}, nil }})
+	for _, o := range objs {
+		if o.GetKind() == "Node" || o.GetKind() == "Volume" {
+			out = append(out, o)
+		}
+	}
+	labels := render.OwnershipLabels(prefix)
+	for n := range 10 {
+		ns := fmt.Sprintf("%s-ns-%d", prefix, n)
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": ns}}}
+		u.SetLabels(labels)
+		out = append(out, u)
+		for c := range 44 {
+			cm := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+				"metadata": map[string]any{"name": fmt.Sprintf("config-%02d", c), "namespace": ns},
+				"data":     map[string]any{"config.yaml": fmt.Sprintf("replicas: %d\nretention: 30d\n", c)}}}
+			cm.SetLabels(labels)
+			out = append(out, cm)
+		}
+	}
+	return out
+}
+
+func median(s []sample) sample {
+	f := make([]time.Duration, len(s))
+	n := make([]time.Duration, len(s))
+	for i := range s {
+		f[i], n[i] = s[i].first, s[i].noop
+	}
+	sort.Slice(f, func(i, j int) bool { return f[i] < f[j] })
+	sort.Slice(n, func(i, j int) bool { return n[i] < n[j] })
+	return sample{first: f[len(f)/2], noop: n[len(n)/2]}
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}

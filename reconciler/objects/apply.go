@@ -1,0 +1,222 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/render"
+)
+
+// ApplyOptions configure Apply.
+type ApplyOptions struct {
+	// Objects are the desired objects (render.Objects). They are not modified.
+	Objects []*unstructured.Unstructured
+	// AllowPruneAll lets a render that keeps none of the inventoried objects prune them
+	// all. Without it such a render is refused before anything is touched.
+	AllowPruneAll bool
+	// Wait for the applied objects to be healthy (kstatus) before returning.
+	Wait bool
+	// WaitTimeout bounds the health wait; default 2m.
+	WaitTimeout time.Duration
+	// StageTimeout bounds the wait for CRDs and namespaces to be ready before the objects
+	// that need them are applied; default 1m.
+	StageTimeout time.Duration
+}
+
+// Apply converges the cluster to the desired objects: server-side apply in stages
+// (CRDs, namespaces and cluster roles, then classes, then everything else), prune of
+// what the inventory says mk8s created and the render no longer has, health wait. An
+// unchanged site against an unchanged cluster makes no write request and no dry-run.
+//
+// The returned set has one entry per desired or pruned object. On error the set holds
+// what was done before it, and the inventory keeps every object that may exist.
+func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, error) {
+	if opts.WaitTimeout == 0 {
+		opts.WaitTimeout = 2 * time.Minute
+	}
+	if opts.StageTimeout == 0 {
+		opts.StageTimeout = time.Minute
+	}
+	want, err := prepare(opts.Objects)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := m.loadInventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stale := staleEntries(inv, want)
+	if err := refusePruneAll(inv, stale, opts.AllowPruneAll); err != nil {
+		return nil, err
+	}
+	sel, err := m.selectChanged(ctx, want, inv)
+	if err != nil {
+		return nil, err
+	}
+
+	var set change.Set
+	for _, d := range sel.unchanged {
+		set.Add(change.Entry{Subject: subjectOf(d.obj), Action: change.Unchanged})
+	}
+	m.takeApplied()
+	cs, applyErr := m.applyStaged(ctx, sel.check, opts)
+	applied := m.takeApplied()
+
+	byID := make(map[string]desired, len(want))
+	for _, d := range want {
+		byID[d.id] = d
+	}
+	done := map[string]bool{}
+	for _, e := range cs {
+		id := e.ObjMetadata.String()
+		done[id] = true
+		set.Add(change.Entry{Subject: utils.FmtObjMetadata(e.ObjMetadata), Action: change.Action(e.Action)})
+		d, ok := byID[id]
+		if !ok {
+			continue
+		}
+		inv.entries[id] = InventoryEntry{ID: id, Version: d.obj.GroupVersionKind().Version}
+		rv, ok := applied[id]
+		if !ok {
+			rv = sel.liveRV[id]
+		}
+		inv.state[id] = objectState{Digest: d.digest, ResourceVersion: rv}
+	}
+	for _, d := range sel.unchanged {
+		inv.entries[d.id] = InventoryEntry{ID: d.id, Version: d.obj.GroupVersionKind().Version}
+		// An object found intact after someone else wrote it: remember its new
+		// resourceVersion only when the inventory is written anyway (a no-op writes nothing).
+		if st := inv.state[d.id]; st.ResourceVersion != sel.liveRV[d.id] {
+			inv.lazyRV[d.id] = sel.liveRV[d.id]
+		}
+	}
+
+	if applyErr != nil {
+		// Interrupted: remember every desired object, since any of them may now exist,
+		// so that the next reconcile (or a prune) still knows it. Objects not confirmed
+		// keep no state, so the next reconcile checks them with the server.
+		for _, d := range sel.check {
+			if !done[d.id] {
+				inv.entries[d.id] = InventoryEntry{ID: d.id, Version: d.obj.GroupVersionKind().Version}
+				if rv, ok := applied[d.id]; ok {
+					inv.state[d.id] = objectState{Digest: d.digest, ResourceVersion: rv}
+				} else {
+					delete(inv.state, d.id)
+				}
+			}
+		}
+		err := explainApplyError(applyErr)
+		set.Add(change.Entry{Subject: failedSubject(applyErr), Action: change.Failed, Message: err.Error()})
+		return set.Sorted(), errors.Join(err, m.saveInventory(ctx, inv))
+	}
+
+	pruned, pruneErr := m.prune(ctx, stale, inv)
+	set = append(set, pruned...)
+
+	var waitErr error
+	if opts.Wait {
+		waitErr = m.wait(ctx, cs, opts.WaitTimeout)
+	}
+	saveErr := m.saveInventory(ctx, inv)
+	return set.Sorted(), errors.Join(pruneErr, waitErr, saveErr)
+}
+
+// applyStaged applies the objects that may have changed. Cluster definitions (CRDs,
+// namespaces, cluster roles) and classes go through ssa's ApplyAllStaged, which waits
+// for them to be ready before anything that needs them; the rest goes through
+// applyBulk (each object dry-run first, written only when it drifted).
+func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOptions) ([]ssa.ChangeSetEntry, error) {
+	if len(check) == 0 {
+		return nil, nil
+	}
+	var defs, rest []*unstructured.Unstructured
+	for _, d := range check {
+		// ssa sorts its input in place and strips CRD caBundles: give it copies.
+		o := d.obj.DeepCopy()
+		if utils.IsClusterDefinition(o) || utils.IsClassDefinition(o) {
+			defs = append(defs, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	ao := ssa.ApplyOptions{
+		ForceSelector: map[string]string{render.AnnotationRecreate: "true"},
+		WaitInterval:  500 * time.Millisecond,
+		WaitTimeout:   opts.StageTimeout,
+	}
+	var out []ssa.ChangeSetEntry
+	if len(defs) > 0 {
+		cs, err := m.rm.ApplyAllStaged(ctx, defs, ao)
+		if cs != nil {
+			out = append(out, cs.Entries...)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	cs, err := m.applyBulk(ctx, rest, ao)
+	out = append(out, cs...)
+	return out, err
+}
+
+func failedSubject(err error) string {
+	var ie *ImmutableError
+	if errors.As(err, &ie) {
+		return ie.Subject
+	}
+	if e := explainApplyError(err); errors.As(e, &ie) {
+		return ie.Subject
+	}
+	return "apply"
+}
+
+// wait waits for the created and configured objects to be healthy (kstatus).
+func (m *Manager) wait(ctx context.Context, cs []ssa.ChangeSetEntry, timeout time.Duration) error {
+	var set object.ObjMetadataSet
+	for _, e := range cs {
+		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction {
+			set = append(set, e.ObjMetadata)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	if err := m.rm.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: time.Second, Timeout: timeout}); err != nil {
+		return fmt.Errorf("wait for health: %w", err)
+	}
+	return nil
+}
+
+// staleEntries are the inventoried objects the render no longer has.
+func staleEntries(inv *inventory, want []desired) []InventoryEntry {
+	keep := make(map[string]bool, len(want))
+	for _, d := range want {
+		keep[d.id] = true
+	}
+	var out []InventoryEntry
+	for id, e := range inv.entries {
+		if !keep[id] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ErrPruneAll refuses a render that would delete every object mk8s manages.
+var ErrPruneAll = errors.New("refusing to prune every object mk8s manages: the render keeps none of them")
+
+func refusePruneAll(inv *inventory, stale []InventoryEntry, allow bool) error {
+	if allow || len(inv.entries) == 0 || len(stale) < len(inv.entries) {
+		return nil
+	}
+	return fmt.Errorf("%w (%d objects); nothing was changed. If this is intended, run again with --allow-prune-all",
+		ErrPruneAll, len(stale))
+}

@@ -1,0 +1,332 @@
+package objects_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/reconciler/render"
+)
+
+func actions(set change.Set) map[string]change.Action {
+	m := map[string]change.Action{}
+	for _, e := range set {
+		m[e.Subject] = e.Action
+	}
+	return m
+}
+
+func apply(t *testing.T, m *objects.Manager, opts objects.ApplyOptions) change.Set {
+	t.Helper()
+	set, err := m.Apply(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("apply: %v\n%v", err, set)
+	}
+	return set
+}
+
+// An unchanged set of objects against an unchanged cluster: every object unchanged,
+// no write request, no dry-run, no resourceVersion moves.
+func TestSecondApplyWritesNothing(t *testing.T) {
+	site, ns := unique("noop"), unique("noop-ns")
+	desired := func() []*unstructured.Unstructured {
+		objs := []*unstructured.Unstructured{namespace(ns)}
+		for i := range 20 {
+			objs = append(objs, configMap(ns, fmt.Sprintf("cm-%02d", i), map[string]any{"k": "v", "n": "1"}))
+		}
+		return owned(site, objs...)
+	}
+	objs := desired()
+	m := newManager(t, site, nil)
+	first := apply(t, m, objects.ApplyOptions{Objects: objs, Wait: true})
+	if got := first.Summary()[change.Created]; got != len(objs) {
+		t.Fatalf("first apply created %d, want %d: %v", got, len(objs), first)
+	}
+	before := map[string]string{}
+	for _, o := range objs {
+		before[o.GetName()] = get(t, m.Client(), o).GetResourceVersion()
+	}
+
+	var counter kubeenv.RequestCounter
+	m2 := newManager(t, site, &counter)
+	second := apply(t, m2, objects.ApplyOptions{Objects: objs, Wait: true})
+	if second.Changed() || second.Summary()[change.Unchanged] != len(objs) {
+		t.Fatalf("second apply is not all unchanged: %v", second)
+	}
+	if counter.Writes() != 0 || counter.DryRuns() != 0 {
+		t.Fatalf("second apply made %d writes and %d dry-runs (%s), want none", counter.Writes(), counter.DryRuns(), counter.String())
+	}
+	for _, o := range objs {
+		if rv := get(t, m.Client(), o).GetResourceVersion(); rv != before[o.GetName()] {
+			t.Errorf("%s resourceVersion moved %s -> %s", o.GetName(), before[o.GetName()], rv)
+		}
+	}
+	t.Logf("no-op requests: %s", counter.String())
+}
+
+// Someone changes a field mk8s owns and adds one it does not set: the next apply
+// restores the first and leaves the second alone.
+func TestDriftOnOwnedFieldIsRestored(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("drift"), unique("drift-ns")
+	cm := configMap(ns, "settings", map[string]any{"mode": "strict", "level": "3"})
+	objs := owned(site, namespace(ns), cm)
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: objs})
+
+	ctx := context.Background()
+	// kubectl edit is an Update by manager "kubectl-edit"; a merge patch by kubectl is
+	// the same kind of write by another manager.
+	if out, err := e.RunKubectl(ctx, "-n", ns, "patch", "configmap", "settings", "--type=merge",
+		"-p", `{"data":{"mode":"lax","extra":"kept"}}`); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := e.RunKubectl(ctx, "-n", ns, "label", "configmap", "settings", "team=storage"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	set := apply(t, m, objects.ApplyOptions{Objects: objs})
+	if a := actions(set)["ConfigMap/"+ns+"/settings"]; a != change.Configured {
+		t.Fatalf("drifted ConfigMap: %s, want configured (%v)", a, set)
+	}
+	live := get(t, m.Client(), cm)
+	data, _, _ := unstructured.NestedStringMap(live.Object, "data")
+	if data["mode"] != "strict" {
+		t.Errorf("owned field not restored: mode=%q", data["mode"])
+	}
+	if data["extra"] != "kept" || live.GetLabels()["team"] != "storage" {
+		t.Errorf("fields of another manager were not left alone: data=%v labels=%v", data, live.GetLabels())
+	}
+	// And then it is quiet again.
+	if again := apply(t, m, objects.ApplyOptions{Objects: objs}); again.Changed() {
+		t.Errorf("apply after restore is not a no-op: %v", again)
+	}
+}
+
+// Prune deletes what the inventory holds and the render dropped, and nothing created
+// by someone else, even in the same namespace with the same labels.
+func TestPruneOnlyWhatMk8sCreated(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("prune"), unique("prune-ns")
+	keep := configMap(ns, "keep", map[string]any{"a": "1"})
+	drop := configMap(ns, "drop", map[string]any{"a": "1"})
+	disowned := configMap(ns, "disowned", map[string]any{"a": "1"})
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), keep, drop, disowned)})
+
+	ctx := context.Background()
+	// An object created by kubectl, even one carrying our labels, is not ours.
+	foreign := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"by-kubectl","namespace":"` + ns +
+		`","labels":{"app.kubernetes.io/managed-by":"mk8s","mk8s.metalk8s.scality.com/site":"` + site + `"}},"data":{"x":"y"}}`
+	if out, err := e.RunKubectlStdin(ctx, []byte(foreign), "create", "-f", "-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// An object someone took away from mk8s by removing its labels.
+	if out, err := e.RunKubectl(ctx, "-n", ns, "label", "configmap", "disowned", render.LabelSite+"-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	set := apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), keep)})
+	got := actions(set)
+	if got["ConfigMap/"+ns+"/drop"] != change.Deleted {
+		t.Errorf("drop: %s, want deleted (%v)", got["ConfigMap/"+ns+"/drop"], set)
+	}
+	if got["ConfigMap/"+ns+"/disowned"] != change.Skipped {
+		t.Errorf("disowned: %s, want skipped (%v)", got["ConfigMap/"+ns+"/disowned"], set)
+	}
+	if _, ok := got["ConfigMap/"+ns+"/by-kubectl"]; ok {
+		t.Errorf("by-kubectl appears in the change set: %v", set)
+	}
+	c := m.Client()
+	if exists(t, c, drop) {
+		t.Error("drop still exists")
+	}
+	for _, o := range []*unstructured.Unstructured{keep, disowned, configMap(ns, "by-kubectl", nil)} {
+		if !exists(t, c, o) {
+			t.Errorf("%s was deleted", o.GetName())
+		}
+	}
+	inv, err := m.ReadInventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range inv.Entries {
+		if strings.Contains(en.ID, "_drop_") || strings.Contains(en.ID, "_disowned_") {
+			t.Errorf("inventory still holds %s", en.ID)
+		}
+	}
+}
+
+// A render that keeps none of the managed objects is refused, and nothing changes;
+// with AllowPruneAll it proceeds.
+func TestPruneEverythingIsRefused(t *testing.T) {
+	site, ns := unique("all"), unique("all-ns")
+	a := configMap(ns, "a", map[string]any{"a": "1"})
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), a)})
+
+	other := owned(site, configMap(ns, "b", map[string]any{"b": "1"}))
+	_, err := m.Apply(context.Background(), objects.ApplyOptions{Objects: other})
+	if !errors.Is(err, objects.ErrPruneAll) {
+		t.Fatalf("want ErrPruneAll, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "--allow-prune-all") {
+		t.Errorf("error does not say how to proceed: %v", err)
+	}
+	if !exists(t, m.Client(), a) || exists(t, m.Client(), other[0]) {
+		t.Fatal("a refused render changed the cluster")
+	}
+	if _, err := m.Apply(context.Background(), objects.ApplyOptions{Objects: nil}); !errors.Is(err, objects.ErrPruneAll) {
+		t.Fatalf("empty render: want ErrPruneAll, got %v", err)
+	}
+	set := apply(t, m, objects.ApplyOptions{Objects: other, AllowPruneAll: true})
+	if actions(set)["ConfigMap/"+ns+"/a"] != change.Deleted || exists(t, m.Client(), a) {
+		t.Errorf("AllowPruneAll did not prune: %v", set)
+	}
+}
+
+func storageClass(name, fsType string, annotations map[string]any) *unstructured.Unstructured {
+	md := map[string]any{"name": name}
+	if annotations != nil {
+		md["annotations"] = annotations
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": md,
+		"provisioner": "kubernetes.io/no-provisioner", "parameters": map[string]any{"fsType": fsType}}}
+}
+
+// A change of an immutable field fails with the object and field named, unless the
+// object opts in to recreation.
+func TestImmutableFieldChange(t *testing.T) {
+	site := unique("imm")
+	plain, optin := unique("sc-plain"), unique("sc-optin")
+	m := newManager(t, site, nil)
+	rec := map[string]any{render.AnnotationRecreate: "true"}
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, storageClass(plain, "ext4", nil), storageClass(optin, "ext4", rec))})
+	uid := get(t, m.Client(), storageClass(optin, "", nil)).GetUID()
+
+	_, err := m.Apply(context.Background(), objects.ApplyOptions{Objects: owned(site, storageClass(plain, "xfs", nil), storageClass(optin, "ext4", rec))})
+	var ie *objects.ImmutableError
+	if !errors.As(err, &ie) {
+		t.Fatalf("want an ImmutableError, got %v", err)
+	}
+	for _, want := range []string{"StorageClass/" + plain, "parameters", render.AnnotationRecreate} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if fs, _, _ := unstructured.NestedString(get(t, m.Client(), storageClass(plain, "", nil)).Object, "parameters", "fsType"); fs != "ext4" {
+		t.Errorf("refused change was applied: fsType=%s", fs)
+	}
+
+	set := apply(t, m, objects.ApplyOptions{Objects: owned(site, storageClass(plain, "ext4", nil), storageClass(optin, "xfs", rec))})
+	live := get(t, m.Client(), storageClass(optin, "", nil))
+	if fs, _, _ := unstructured.NestedString(live.Object, "parameters", "fsType"); fs != "xfs" || live.GetUID() == uid {
+		t.Errorf("opted-in object not recreated: fsType=%s uid changed=%v (%v)", fs, live.GetUID() != uid, set)
+	}
+}
+
+// The inventory lives in the cluster in Flux's id/v shape.
+func TestInventoryShape(t *testing.T) {
+	site, ns := unique("inv"), unique("inv-ns")
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), configMap(ns, "one", map[string]any{"a": "b"}))})
+	cm := &unstructured.Unstructured{}
+	cm.SetAPIVersion("v1")
+	cm.SetKind("ConfigMap")
+	if err := m.Client().Get(context.Background(), client.ObjectKey{Namespace: objects.InventoryNamespace, Name: objects.InventoryName(site)}, cm); err != nil {
+		t.Fatal(err)
+	}
+	raw, _, _ := unstructured.NestedString(cm.Object, "data", "inventory.json")
+	want := `{"entries":[{"id":"_` + ns + `__Namespace","v":"v1"},{"id":"` + ns + `_one__ConfigMap","v":"v1"}]}`
+	if raw != want {
+		t.Errorf("inventory.json = %s\nwant %s", raw, want)
+	}
+}
+
+// An object whose deletion fails stays in the inventory and is pruned by a later
+// reconcile that may delete it.
+func TestFailedDeletionStaysInInventory(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("keep"), unique("keep-ns")
+	user := unique("no-delete")
+	ctx := context.Background()
+	rbac := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: ` + user + `
+rules:
+- apiGroups: ["*"]
+  resources: ["*"]
+  verbs: ["get", "list", "watch", "create", "update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: ` + user + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ` + user + `}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: ` + user + `}
+`
+	if out, err := e.RunKubectlStdin(ctx, []byte(rbac), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg, err := e.AddUser(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := objects.New(cfg, objects.NewOptions{Site: site})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doomed := configMap(ns, "doomed", map[string]any{"a": "1"})
+	apply(t, limited, objects.ApplyOptions{Objects: owned(site, namespace(ns), configMap(ns, "stays", nil), doomed)})
+
+	set, err := limited.Apply(ctx, objects.ApplyOptions{Objects: owned(site, namespace(ns), configMap(ns, "stays", nil))})
+	if err == nil || !strings.Contains(err.Error(), "ConfigMap/"+ns+"/doomed") {
+		t.Fatalf("want a prune error naming the object, got %v", err)
+	}
+	if a := actions(set)["ConfigMap/"+ns+"/doomed"]; a != change.Failed {
+		t.Errorf("doomed: %s, want failed", a)
+	}
+	inv, err := limited.ReadInventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, en := range inv.Entries {
+		found = found || en.ID == ns+"_doomed__ConfigMap"
+	}
+	if !found || !exists(t, limited.Client(), doomed) {
+		t.Fatalf("failed deletion left the inventory (%v) or the object is gone", inv.Entries)
+	}
+
+	admin := newManager(t, site, nil)
+	set = apply(t, admin, objects.ApplyOptions{Objects: owned(site, namespace(ns), configMap(ns, "stays", nil))})
+	if actions(set)["ConfigMap/"+ns+"/doomed"] != change.Deleted || exists(t, admin.Client(), doomed) {
+		t.Errorf("the next reconcile did not prune it: %v", set)
+	}
+}
+
+// mk8s never prunes its own namespace (it holds the inventory) nor system namespaces,
+// even when a site declared them and then dropped them.
+func TestProtectedNamespacesAreNotPruned(t *testing.T) {
+	site, ns := unique("prot"), unique("prot-ns")
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(objects.InventoryNamespace), namespace("kube-public"), namespace(ns))})
+	set := apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns))})
+	got := actions(set)
+	for _, n := range []string{objects.InventoryNamespace, "kube-public"} {
+		if got["Namespace/"+n] != change.Skipped || !exists(t, m.Client(), namespace(n)) {
+			t.Errorf("namespace %s: %s (%v)", n, got["Namespace/"+n], set)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package objects
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/metalk8s/mk8s/reconciler/render"
+)
+
+func serviceCM(conf string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "metalk8s-dex-config", "namespace": "metalk8s-auth",
+			"annotations": map[string]any{render.AnnotationEffectiveConfigDigest: "sha256:0"}},
+		"data": map[string]any{"config.yaml": conf}}}
+}
+
+// Credentials inside a service configuration never reach a diff; whether they changed
+// does.
+func TestDiffRedactsServiceCredentials(t *testing.T) {
+	before := serviceCM("spec:\n  config:\n    staticPasswords:\n    - email: jane@example.invalid\n      hash: $2y$14$OLDHASH\n    connectors:\n    - config:\n        bindPW: s3cret\n")
+	after := serviceCM("spec:\n  config:\n    staticPasswords:\n    - email: jane@example.invalid\n      hash: $2y$14$NEWHASH\n    - email: bob@example.invalid\n      hash: $2y$14$BOBHASH\n    connectors:\n    - config:\n        bindPW: s3cret\n")
+	d, err := unifiedDiff("ConfigMap/metalk8s-auth/metalk8s-dex-config", before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"OLDHASH", "NEWHASH", "BOBHASH", "s3cret"} {
+		if strings.Contains(d, leak) {
+			t.Errorf("diff leaks %s:\n%s", leak, d)
+		}
+	}
+	for _, want := range []string{"*** (before)", "*** (after)", "bob@example.invalid"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+	if created, _ := unifiedDiff("x", nil, after); strings.Contains(created, "HASH") {
+		t.Errorf("created diff leaks:\n%s", created)
+	}
+}
+
+func TestCovered(t *testing.T) {
+	want := map[string]any{"a": map[string]any{"b": int64(1), "e": map[string]any{}}, "l": []any{"x", map[string]any{"k": "v"}}}
+	have := map[string]any{"a": map[string]any{"b": float64(1), "c": "extra"}, "l": []any{"x", map[string]any{"k": "v", "d": true}}, "z": 1}
+	if !covered(want, have) {
+		t.Error("want should be covered")
+	}
+	have["a"].(map[string]any)["b"] = int64(2)
+	if covered(want, have) {
+		t.Error("changed value still covered")
+	}
+	if covered(map[string]any{"l": []any{"x"}}, map[string]any{"l": []any{"x", "y"}}) {
+		t.Error("longer list covered")
+	}
+}

@@ -1,0 +1,87 @@
+package objects
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/metalk8s/mk8s/reconciler/render"
+)
+
+// ImmutableError says a change touches a field the API server refuses to update, for an
+// object that did not opt in to being recreated.
+type ImmutableError struct {
+	// Subject is Kind/namespace/name.
+	Subject string
+	// Fields are the field paths the server named (may be empty when it named none).
+	Fields []string
+	// Err is the server's answer.
+	Err error
+}
+
+func (e *ImmutableError) Error() string {
+	field := "an immutable field"
+	if len(e.Fields) > 0 {
+		field = "immutable field " + strings.Join(e.Fields, ", ")
+	}
+	return fmt.Sprintf("%s: the change touches %s and the API server refuses it (%s); "+
+		"revert the change, or set the annotation %s: \"true\" on the object to let mk8s delete and recreate it",
+		e.Subject, field, serverMessage(e.Err), render.AnnotationRecreate)
+}
+
+func (e *ImmutableError) Unwrap() error { return e.Err }
+
+// explainApplyError turns ssa's errors into messages that name the object and, for
+// immutable fields, the field and the way out.
+func explainApplyError(err error) error {
+	var dr *ssaerrors.DryRunErr
+	if !errors.As(err, &dr) || dr.InvolvedObject() == nil {
+		return err
+	}
+	obj := dr.InvolvedObject()
+	under := dr.Unwrap()
+	if !isImmutable(under) {
+		return fmt.Errorf("%s: the API server refused the object: %s", subjectOf(obj), serverMessage(under))
+	}
+	return &ImmutableError{Subject: subjectOf(obj), Fields: causeFields(under), Err: under}
+}
+
+var immutableRE = regexp.MustCompile(`(?i)(is\s+immutable|immutable\s+field|field is immutable|updates to .* are forbidden|may not change|cannot be changed)`)
+
+// isImmutable is narrower than ssa's IsImmutableError (which counts every Invalid
+// answer): the message must say the field cannot change.
+func isImmutable(err error) bool {
+	if err == nil {
+		return false
+	}
+	return (apierrors.IsInvalid(err) || apierrors.IsConflict(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)) &&
+		immutableRE.MatchString(err.Error())
+}
+
+func causeFields(err error) []string {
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) || st.Status().Details == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range st.Status().Details.Causes {
+		if c.Field != "" && !seen[c.Field] {
+			seen[c.Field] = true
+			out = append(out, c.Field)
+		}
+	}
+	return out
+}
+
+func serverMessage(err error) string {
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Message != "" {
+		return st.Status().Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,159 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fluxcd/pkg/ssa"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+// pruneVerdict is what prune decided for one stale inventory entry.
+type pruneVerdict struct {
+	obj    *unstructured.Unstructured // the stub (identity only)
+	live   *unstructured.Unstructured // nil when absent
+	action change.Action              // Deleted (would delete), Skipped
+	reason string
+	// keep says the entry stays in the inventory (a later reconcile retries it).
+	keep bool
+}
+
+// judgeStale decides, without writing, what to do with each stale entry: delete only
+// objects that still carry our ownership labels and whose fields mk8s manages; never a
+// Volume whose PersistentVolume is bound. Entries are returned in deletion order
+// (reverse of the apply order).
+func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry) ([]pruneVerdict, error) {
+	var stubs []*unstructured.Unstructured
+	for _, e := range stale {
+		u, err := e.stub()
+		if err != nil {
+			return nil, fmt.Errorf("inventory entry %q: %w", e.ID, err)
+		}
+		stubs = append(stubs, u)
+	}
+	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(stubs)))
+	var out []pruneVerdict
+	for _, u := range stubs {
+		v := pruneVerdict{obj: u}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(u.GroupVersionKind())
+		err := m.client.Get(ctx, client.ObjectKeyFromObject(u), live)
+		switch {
+		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+			v.action, v.reason = change.Skipped, "already absent"
+		case err != nil:
+			v.action, v.reason, v.keep = change.Failed, fmt.Sprintf("read before prune: %v", err), true
+		default:
+			v.live = live
+			v.action, v.reason, v.keep = m.mayDelete(ctx, live)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// protectedNamespaces are never pruned, whoever declared them: mk8s's own (it holds the
+// inventory) and the ones Kubernetes needs.
+var protectedNamespaces = map[string]bool{
+	InventoryNamespace: true, "default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true,
+}
+
+// mayDelete applies the safety rules to a live object mk8s once applied.
+func (m *Manager) mayDelete(ctx context.Context, live *unstructured.Unstructured) (change.Action, string, bool) {
+	labels := live.GetLabels()
+	if labels[render.LabelManagedBy] != render.ManagedByValue || labels[render.LabelSite] != m.site {
+		return change.Skipped, "not deleted: it no longer carries mk8s's ownership labels", false
+	}
+	if !managedBy(live, FieldManager) {
+		return change.Skipped, "not deleted: mk8s does not manage any of its fields", false
+	}
+	if live.GetKind() == "Namespace" && live.GroupVersionKind().Group == "" && protectedNamespaces[live.GetName()] {
+		return change.Skipped, "not deleted: mk8s never deletes its own namespace nor the system namespaces", false
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return change.Skipped, "already being deleted", false
+	}
+	if live.GroupVersionKind().Group == "storage.metalk8s.scality.com" && live.GetKind() == schema.KindVolume {
+		if bound, pv := m.volumeBound(ctx, live.GetName()); bound {
+			return change.Skipped, fmt.Sprintf("not deleted: its PersistentVolume %s is Bound", pv), true
+		}
+	}
+	return change.Deleted, "", false
+}
+
+// managedBy reports whether a field manager applied fields of the object.
+func managedBy(u *unstructured.Unstructured, manager string) bool {
+	for _, mf := range u.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
+}
+
+// volumeBound reports whether the PersistentVolume backing a Volume (same name, as the
+// MetalK8s storage operator creates it) is Bound. When it cannot tell, it says bound:
+// a volume is only deleted when we know it is free.
+func (m *Manager) volumeBound(ctx context.Context, name string) (bool, string) {
+	pv := &unstructured.Unstructured{}
+	pv.SetAPIVersion("v1")
+	pv.SetKind("PersistentVolume")
+	err := m.client.Get(ctx, client.ObjectKey{Name: name}, pv)
+	if apierrors.IsNotFound(err) {
+		return false, ""
+	}
+	if err != nil {
+		return true, name + " (unknown state: " + err.Error() + ")"
+	}
+	phase, _, _ := unstructured.NestedString(pv.Object, "status", "phase")
+	return phase == "Bound", name
+}
+
+// prune deletes what judgeStale allows and updates the inventory: deleted and absent
+// objects leave it, objects whose deletion failed or was refused for a reason that may
+// pass (a bound volume) stay in it.
+func (m *Manager) prune(ctx context.Context, stale []InventoryEntry, inv *inventory) (change.Set, error) {
+	if len(stale) == 0 {
+		return nil, nil
+	}
+	verdicts, err := m.judgeStale(ctx, stale)
+	if err != nil {
+		return nil, err
+	}
+	var set change.Set
+	var errs []error
+	for _, v := range verdicts {
+		id := objectID(v.obj)
+		e := change.Entry{Subject: subjectOf(v.obj), Action: v.action, Message: v.reason}
+		if v.action == change.Deleted {
+			// The UID precondition makes sure we delete the object we judged, not one
+			// recreated meanwhile by someone else.
+			uid := v.live.GetUID()
+			err := m.client.Delete(ctx, v.live, client.PropagationPolicy(metav1.DeletePropagationBackground),
+				client.Preconditions{UID: &uid})
+			if err != nil && !apierrors.IsNotFound(err) {
+				e.Action, e.Message, v.keep = change.Failed, fmt.Sprintf("delete: %v", err), true
+				errs = append(errs, fmt.Errorf("prune %s: %w", e.Subject, err))
+			}
+		}
+		if v.action == change.Failed {
+			errs = append(errs, fmt.Errorf("prune %s: %s", e.Subject, v.reason))
+		}
+		if !v.keep {
+			delete(inv.entries, id)
+			delete(inv.state, id)
+		}
+		set.Add(e)
+	}
+	return set, errors.Join(errs...)
+}

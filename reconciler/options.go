@@ -1,0 +1,77 @@
+package reconciler
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/schema"
+	"github.com/metalk8s/mk8s/schema/diag"
+)
+
+// DefaultSiteName names the site when Options.SiteName is empty: the value of the
+// mk8s.metalk8s.scality.com/site label and the key of the inventory.
+const DefaultSiteName = "default"
+
+// HostReconciler converges the hosts of a site (the host half, hostsync). Plan probes
+// and reports what Apply would do; Apply converges. Both return one entry per host
+// resource.
+type HostReconciler interface {
+	Plan(ctx context.Context, site *schema.Site) (change.Set, error)
+	Apply(ctx context.Context, site *schema.Site) (change.Set, error)
+}
+
+// Options of one reconcile or plan. The site comes from Site, else FS, else Dir.
+type Options struct {
+	// Site is an already loaded and validated site.
+	Site *schema.Site
+	// FS is a site tree (for example a revision read from git objects by the source).
+	FS fs.FS
+	// Dir is a site directory.
+	Dir string
+	// SiteName: see DefaultSiteName.
+	SiteName string
+
+	// Kube is the cluster's REST config; required unless HostsOnly.
+	Kube *rest.Config
+	// Hosts converges the hosts; nil means hosts are not converged (reported as a
+	// skipped entry unless ObjectsOnly).
+	Hosts HostReconciler
+
+	// ObjectsOnly and HostsOnly run one half alone.
+	ObjectsOnly bool
+	HostsOnly   bool
+
+	// AllowPruneAll lets a render that keeps none of the managed objects prune them all.
+	AllowPruneAll bool
+	// Wait for applied objects to be healthy; WaitTimeout bounds it (default 2m).
+	Wait        bool
+	WaitTimeout time.Duration
+
+	// Logger receives progress at info level; nil discards.
+	Logger *slog.Logger
+}
+
+// Result of a reconcile or plan.
+type Result struct {
+	// Diagnostics of loading and validating the site (warnings, or the errors that
+	// stopped everything).
+	Diagnostics diag.List `json:"diagnostics,omitempty"`
+	// Hosts and Objects are the actions taken (or, for a plan, pending).
+	Hosts   change.Set `json:"hosts,omitempty"`
+	Objects change.Set `json:"objects,omitempty"`
+	// Inventory is the object inventory after the run (nil for a plan or when objects
+	// were not reached).
+	Inventory *objects.Inventory `json:"inventory,omitempty"`
+}
+
+// Changes returns every entry, hosts first.
+func (r Result) Changes() change.Set {
+	out := append(change.Set{}, r.Hosts...)
+	return append(out, r.Objects...)
+}

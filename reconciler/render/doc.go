@@ -1,0 +1,8 @@
+// Package render computes the desired Kubernetes objects of a validated site: v1 Nodes,
+// the Volume CRD and Volumes, StorageClasses, the service-configuration ConfigMaps and
+// their namespaces, Environment namespaces with their metalk8s-environment ConfigMaps,
+// and every manifests/ object as is, each carrying mk8s's ownership labels.
+//
+// Rendering is pure and deterministic: same site, same objects, same bytes. This package
+// never talks to a cluster or a host; applying is reconciler/objects' job.
+package render
