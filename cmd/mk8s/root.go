@@ -83,6 +83,9 @@ objects by server-side apply, and reports what it did.`,
 		newISOCmd(g),
 		newPlanCmd(g),
 		newReconcileCmd(g),
+		newStatusCmd(g),
+		newSuspendCmd(g),
+		newResumeCmd(g),
 	)
 	return root
 }
