@@ -105,7 +105,7 @@ func TestValidateJSONAndYAML(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(out), &ry); err != nil {
 		t.Fatalf("output is not YAML: %v\n%s", err, out)
 	}
-	if !ry.Valid || len(ry.Errors) != 0 || len(ry.Warnings) != 6 || ry.Warnings[0]["severity"] != "warning" {
+	if !ry.Valid || len(ry.Errors) != 0 || len(ry.Warnings) != 5 || ry.Warnings[0]["severity"] != "warning" {
 		t.Errorf("result = %+v", ry)
 	}
 }
