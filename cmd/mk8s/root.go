@@ -86,6 +86,7 @@ objects by server-side apply, and reports what it did.`,
 		newStatusCmd(g),
 		newSuspendCmd(g),
 		newResumeCmd(g),
+		newRunCmd(g),
 	)
 	return root
 }

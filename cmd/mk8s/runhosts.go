@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/metalk8s/mk8s/hostsync"
+	"github.com/metalk8s/mk8s/hostsync/resource"
+	"github.com/metalk8s/mk8s/hostsync/transport"
+	"github.com/metalk8s/mk8s/reconciler"
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+// hostFlags are the daemon's flags for the host half: how it reaches the nodes over SSH.
+type hostFlags struct {
+	sshKey          string
+	trustOnFirstUse bool
+	concurrency     int
+	hostTimeout     time.Duration
+	packages        string
+	netns           string
+}
+
+func (f *hostFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.sshKey, "ssh-key", "", "private key for every node, overriding their metalk8s.scality.com/ssh-key-path")
+	fl.BoolVar(&f.trustOnFirstUse, "ssh-trust-on-first-use", false,
+		"accept nodes that have no pinned metalk8s.scality.com/ssh-host-key and report the key they presented (a pinned key is always enforced)")
+	fl.IntVar(&f.concurrency, "host-concurrency", 10, "hosts converged in parallel in the last wave (workers)")
+	fl.DurationVar(&f.hostTimeout, "host-timeout", 5*time.Minute, "bound of the dial, probe and convergence of one host (0: none)")
+	fl.StringVar(&f.packages, "packages", "install", "install: install and hold missing packages; probe-only: report them, install nothing")
+	fl.StringVar(&f.netns, "ssh-netns", "", "lab only: open the SSH connections from inside this network namespace (/run/netns/NAME)")
+}
+
+// reconciler builds the daemon's one hostsync.Reconciler from the flags.
+func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
+	po := hostsync.PlanOptions{TrustOnFirstUse: f.trustOnFirstUse, HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}
+	if f.concurrency < 1 {
+		return nil, fmt.Errorf("--host-concurrency %d: must be at least 1", f.concurrency)
+	}
+	switch f.packages {
+	case "install":
+		po.Packages = resource.PackagesInstall
+	case "probe-only":
+		po.Packages = resource.PackagesProbeOnly
+	default:
+		return nil, fmt.Errorf("--packages %q: must be install or probe-only", f.packages)
+	}
+	if f.netns != "" {
+		po.Dial = transport.NetnsDial(f.netns)
+	}
+	r := &hostsync.Reconciler{PlanOptions: po, ApplyOptions: hostsync.ApplyOptions{HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}}
+	if f.sshKey == "" {
+		return r, nil
+	}
+	return &identityOverride{next: r, keyPath: f.sshKey}, nil
+}
+
+// identityOverride makes every node use one SSH private key, whatever its ssh-key-path
+// annotation says: the key lives on the bootstrap node, whose path may differ from the
+// one the site names. The site itself is not modified.
+type identityOverride struct {
+	next    reconciler.HostReconciler
+	keyPath string
+}
+
+func (o *identityOverride) site(s *schema.Site) *schema.Site {
+	c := *s
+	c.Nodes = append([]schema.Node(nil), s.Nodes...)
+	for i := range c.Nodes {
+		c.Nodes[i].SSH.KeyPath = o.keyPath
+	}
+	return &c
+}
+
+func (o *identityOverride) Plan(ctx context.Context, s *schema.Site) (change.Set, error) {
+	return o.next.Plan(ctx, o.site(s))
+}
+
+func (o *identityOverride) Apply(ctx context.Context, s *schema.Site) (change.Set, error) {
+	return o.next.Apply(ctx, o.site(s))
+}
