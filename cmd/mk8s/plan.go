@@ -17,16 +17,22 @@ func newPlanCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan --dir SITE",
 		Short: "Show what a reconcile would change, changing nothing",
-		Long: `Plan validates and renders a site and compares it with the cluster without changing
-anything: each object that may have changed is server-side dry-run applied and diffed
-against the live object, and the objects mk8s created that the site no longer has are
-listed as deleted. The summary (created, configured, unchanged, deleted) comes first,
-then a unified diff per changed object. Secret values are redacted.
+		Long: `Plan validates and renders a site and compares it with the cluster and the hosts
+without changing anything: each object that may have changed is server-side dry-run
+applied and diffed against the live object, the objects mk8s created that the site no
+longer has are listed as deleted, and each host is probed over SSH (checksums, modes,
+unit and package states) for the files, units, packages, sysctl and static pods its roles
+need. The plan is exactly what reconcile would do: the summary (created, configured,
+unchanged, deleted) comes first, then a unified diff per changed object and host file.
+Secret values are redacted.
 
 -o markdown prints the plan for a pull-request comment, -o json as data.
 With --exit-code, plan exits 2 when changes are pending and 0 when there is none
 (1 on error), so CI can tell them apart.`,
-		Example: `  # What would change, as a diff
+		Example: `  # What would change on the hosts and in the cluster, as diffs
+  mk8s plan --dir ./site --kubeconfig /etc/kubernetes/admin.conf --ssh-key /etc/metalk8s/pki/salt-bootstrap
+
+  # The objects only
   mk8s plan --dir ./site --kubeconfig /etc/kubernetes/admin.conf --objects-only
 
   # In CI: a markdown comment, and exit 2 when something would change

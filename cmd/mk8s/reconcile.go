@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/daemon"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
 
@@ -22,6 +25,8 @@ type pipelineFlags struct {
 	objectsOnly   bool
 	hostsOnly     bool
 	allowPruneAll bool
+	// hosts says how to reach the nodes over SSH (shared with mk8s run).
+	hosts hostFlags
 }
 
 func (f *pipelineFlags) register(cmd *cobra.Command) {
@@ -32,10 +37,11 @@ func (f *pipelineFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.objectsOnly, "objects-only", false, "converge the Kubernetes objects only, not the hosts")
 	fl.BoolVar(&f.hostsOnly, "hosts-only", false, "converge the hosts only, not the Kubernetes objects")
 	fl.BoolVar(&f.allowPruneAll, "allow-prune-all", false, "allow a render that keeps none of the managed objects to delete them all")
+	f.hosts.register(cmd)
 }
 
 // options builds the pipeline options; the cluster config is loaded only when objects
-// are in scope.
+// are in scope, the SSH side only when hosts are.
 func (f *pipelineFlags) options(g *globals) (reconciler.Options, error) {
 	opts := reconciler.Options{
 		Dir: f.dir, SiteName: f.siteName, ObjectsOnly: f.objectsOnly, HostsOnly: f.hostsOnly,
@@ -50,6 +56,13 @@ func (f *pipelineFlags) options(g *globals) (reconciler.Options, error) {
 			return opts, err
 		}
 		opts.Kube = cfg
+	}
+	if !f.objectsOnly {
+		hosts, err := f.hosts.reconciler()
+		if err != nil {
+			return opts, err
+		}
+		opts.Hosts = hosts
 	}
 	return opts, nil
 }
@@ -92,30 +105,47 @@ func newRunResult(res reconciler.Result, err error) runResult {
 
 func newReconcileCmd(g *globals) *cobra.Command {
 	var f pipelineFlags
-	var once bool
+	var once, now bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "reconcile --once --dir SITE",
-		Short: "Run one reconcile of a site: validate, render, apply, prune, wait",
-		Long: `Reconcile runs one reconcile of a site directory in this process: it validates the
-site (nothing is touched when it is invalid), renders the desired Kubernetes objects,
-applies them by server-side apply (field manager "mk8s"; CRDs and namespaces first),
-prunes the objects its inventory says it created and the site no longer has, and waits
-for them to be healthy. It prints one line per object:
-created, configured, unchanged, deleted, skipped or failed.
+		Use:   "reconcile (--once --dir SITE | --now)",
+		Short: "Run one reconcile of a site now: in this process (--once) or by the daemon (--now)",
+		Long: `With --once, reconcile runs one reconcile of a site directory in this process: it
+validates the site (nothing is touched when it is invalid), converges the hosts over SSH
+(bootstrap first, etcd members and masters one at a time, then the rest in parallel),
+renders the desired Kubernetes objects, applies them by server-side apply (field manager
+"mk8s"; CRDs and namespaces first), prunes the objects its inventory says it created and
+the site no longer has, and waits for them to be healthy. It prints one line per object
+and host resource: created, configured, unchanged, deleted, skipped or failed.
 
 An unchanged site against an unchanged cluster makes no write request. A site that would
 delete every object mk8s manages is refused unless --allow-prune-all is given. Objects
 that carry the annotation mk8s.metalk8s.scality.com/recreate: "true" are deleted and
-recreated when a change touches an immutable field; others fail with the field named.`,
-		Example: `  # Converge the objects of a site against a cluster
-  mk8s reconcile --once --dir ./site --kubeconfig /etc/kubernetes/admin.conf --objects-only
+recreated when a change touches an immutable field; others fail with the field named.
+Host keys must be pinned in the nodes' metalk8s.scality.com/ssh-host-key annotations
+(--ssh-trust-on-first-use accepts and reports unpinned ones).
 
-  # The same, as JSON for another tool
-  mk8s reconcile --once --dir ./site --objects-only -o json`,
+With --now, reconcile asks the running daemon (mk8s run) to reconcile at once, waits for
+it to finish (--timeout) and prints the site's status; it exits 1 when the site is not
+Ready afterwards.`,
+		Example: `  # Converge hosts and objects of a site directory
+  mk8s reconcile --once --dir ./site --kubeconfig /etc/kubernetes/admin.conf \
+    --ssh-key /etc/metalk8s/pki/salt-bootstrap
+
+  # The objects only, as JSON for another tool
+  mk8s reconcile --once --dir ./site --objects-only -o json
+
+  # Ask the daemon to reconcile now and wait for the result
+  mk8s reconcile --now --kubeconfig /etc/kubernetes/admin.conf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !once {
-				return &exitError{code: exitCodeError, err: errors.New("reconcile runs one reconcile in this process: pass --once (the daemon is `mk8s run`)")}
+			switch {
+			case once && now:
+				return &exitError{code: exitCodeError, err: errors.New("--once and --now exclude each other")}
+			case now:
+				return requestReconcileNow(cmd, g, f, timeout)
+			case !once:
+				return &exitError{code: exitCodeError, err: errors.New("pass --once (reconcile in this process) or --now (ask the daemon, mk8s run)")}
 			}
 			opts, err := f.options(g)
 			if err != nil {
@@ -140,7 +170,37 @@ recreated when a change touches an immutable field; others fail with the field n
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&once, "once", false, "run one reconcile now, in this process, and exit")
+	cmd.Flags().BoolVar(&now, "now", false, "ask the running daemon to reconcile now and wait for it")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --now: how long to wait for the daemon's reconcile")
 	return cmd
+}
+
+// requestReconcileNow asks the daemon to reconcile (an annotation on the Site, as Flux's
+// reconcile.fluxcd.io/requestedAt) and waits until it has handled that request.
+func requestReconcileNow(cmd *cobra.Command, g *globals, f pipelineFlags, timeout time.Duration) error {
+	cfg, err := restConfigFrom(f.kubeconfig)
+	if err != nil {
+		return &exitError{code: exitCodeError, err: err}
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	token, err := daemon.RequestReconcile(ctx, cfg, f.siteName)
+	if err != nil {
+		return &exitError{code: exitCodeError, err: fmt.Errorf("requesting a reconcile of site %s: %w", f.siteName, err)}
+	}
+	site, err := daemon.WaitForReconcile(ctx, cfg, f.siteName, token)
+	if err != nil {
+		return &exitError{code: exitCodeError, err: fmt.Errorf("waiting for the daemon to reconcile site %s: %w", f.siteName, err)}
+	}
+	if err := printData(g.stdout, g.output, site, func(w io.Writer) error {
+		return printSiteText(w, site, time.Now())
+	}); err != nil {
+		return err
+	}
+	if !site.IsReady() {
+		return &exitError{code: exitCodeError, silent: true}
+	}
+	return nil
 }
 
 // printWarnings writes validation warnings to stderr, so that stdout starts with the
