@@ -1,0 +1,97 @@
+package sandbox
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/metalk8s/mk8s/e2e/harness/hosts"
+)
+
+// InitialNodes are the site-example nodes the sandbox site starts with, on the first
+// lab hosts in this order. Further lab hosts are spares for nodes a test adds.
+var InitialNodes = []string{"bootstrap", "master-1", "worker-1"}
+
+var (
+	annHost    = regexp.MustCompile(`(?m)^(\s*metalk8s\.scality\.com/ssh-host:).*$`)
+	annHostKey = regexp.MustCompile(`(?m)^(\s*metalk8s\.scality\.com/ssh-host-key:).*$`)
+	annKeyPath = regexp.MustCompile(`(?m)^(\s*metalk8s\.scality\.com/ssh-key-path:).*$`)
+	replicas   = regexp.MustCompile(`(?m)^(\s*replicas:)\s*\d+\s*$`)
+	nodeNameRe = regexp.MustCompile(`(?m)^\s*nodeName:\s*(\S+)\s*$`)
+)
+
+// PointNode rewrites a site-example node document so that it names host h: address,
+// pinned host key (the key the lab's sshd really has) and the lab's client key.
+func PointNode(doc string, l *hosts.Lab, h *hosts.Host) string {
+	doc = annHost.ReplaceAllString(doc, "${1} "+h.IP)
+	doc = annHostKey.ReplaceAllString(doc, fmt.Sprintf("${1} %q", h.HostKey))
+	return annKeyPath.ReplaceAllString(doc, "${1} "+l.KeyPath)
+}
+
+// SetReplicas rewrites the replicas of a service override document.
+func SetReplicas(doc string, n int) string {
+	return replicas.ReplaceAllString(doc, fmt.Sprintf("${1} %d", n))
+}
+
+// writeSite copies site-example into dir, keeps the nodes of InitialNodes (pointed at
+// the first lab hosts) and the volumes on them, moves the cluster's control-plane
+// network to the lab's subnet, and starts Prometheus with one replica.
+func writeSite(example, dir string, l *hosts.Lab) error {
+	keep := map[string]*hosts.Host{}
+	for i, n := range InitialNodes {
+		keep[n] = l.Hosts[i]
+	}
+	return filepath.WalkDir(example, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(example, p)
+		dst := filepath.Join(dir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		doc := string(b)
+		switch {
+		case strings.HasPrefix(rel, "nodes/"):
+			h, ok := keep[strings.TrimSuffix(filepath.Base(rel), ".yaml")]
+			if !ok {
+				return nil
+			}
+			doc = PointNode(doc, l, h)
+		case strings.HasPrefix(rel, "volumes/"):
+			m := nodeNameRe.FindStringSubmatch(doc)
+			if m == nil || keep[m[1]] == nil {
+				return nil
+			}
+		case rel == "cluster.yaml":
+			doc = labNetworks(doc, l.Subnet)
+		case rel == "services/prometheus.yaml":
+			doc = SetReplicas(doc, 1)
+		}
+		return os.WriteFile(dst, []byte(doc), 0o644)
+	})
+}
+
+// labNetworks moves site-example's control plane (10.213.1.0/24) to the lab's subnet,
+// and its workload plane off it when they would collide.
+func labNetworks(doc string, subnet int) string {
+	work := "10.213.2."
+	if subnet == 2 {
+		work = "10.213.3."
+	}
+	doc = strings.ReplaceAll(doc, "10.213.2.", "\x00")
+	doc = strings.ReplaceAll(doc, "10.213.1.", fmt.Sprintf("10.213.%d.", subnet))
+	return strings.ReplaceAll(doc, "\x00", work)
+}
+
+func readFile(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	return string(b), err
+}
