@@ -211,22 +211,36 @@ func printWarnings(w io.Writer, res reconciler.Result) {
 	}
 }
 
-// printChangesText prints the summary, then one line per entry (changed entries
-// first) and, when diffs is set, each entry's diff.
+// printChangesText prints the summary, then one line per entry — what changes or fails
+// first (with its diff when diffs is set), then what is skipped, then what is unchanged —
+// so that a reviewer reads the changes before the noise.
 func printChangesText(w io.Writer, title string, res reconciler.Result, diffs bool) error {
 	all := res.Changes()
 	if _, err := fmt.Fprintf(w, "%s: %s\n", title, all.SummaryLine()); err != nil {
 		return err
 	}
-	for _, changed := range []bool{true, false} {
+	rank := func(a change.Action) int {
+		switch a {
+		case change.Unchanged:
+			return 2
+		case change.Skipped:
+			return 1
+		default:
+			return 0
+		}
+	}
+	for r := 0; r <= 2; r++ {
 		for _, e := range all {
-			isChange := e.Action != change.Unchanged
-			if isChange != changed {
+			if rank(e.Action) != r {
 				continue
 			}
-			fmt.Fprintln(w, e.String())
+			if _, err := fmt.Fprintln(w, e.String()); err != nil {
+				return err
+			}
 			if diffs && e.Diff != "" {
-				fmt.Fprintln(w, indentDiff(e.Diff))
+				if _, err := fmt.Fprintln(w, indentDiff(e.Diff)); err != nil {
+					return err
+				}
 			}
 		}
 	}
