@@ -159,6 +159,11 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 	}
 	revision := p.revision(rev.Commit)
 	out := daemon.Outcome{Revision: revision}
+	if rev.Rollback {
+		// The one-shot override of mk8s allow-rollback was used: say so where
+		// operators look, since history moved backwards on purpose.
+		out.Note = fmt.Sprintf("rollback from %s accepted by the operator's one-shot override (mk8s allow-rollback)", p.revision(rev.From))
+	}
 	if !rev.Changed && trig.LastAppliedRevision == revision {
 		out.NoOp = true
 		return out, nil
@@ -174,9 +179,11 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 	}
 	if err != nil {
 		out.Reason = classify(err, res)
-		if errs := res.Diagnostics.Errors(); len(errs) > 0 {
+		if errs := res.Diagnostics.Errors(); len(errs) > 0 && errors.Is(err, reconciler.ErrInvalidSite) {
+			// The pipeline's error lists every diagnostic; the status keeps the first
+			// five (mk8s validate prints them all).
 			var b strings.Builder
-			b.WriteString(err.Error())
+			b.WriteString(reconciler.ErrInvalidSite.Error() + ":")
 			for i, d := range errs.Sort() {
 				if i == 5 {
 					fmt.Fprintf(&b, "\n… and %d more", len(errs)-5)
