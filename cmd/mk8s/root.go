@@ -87,6 +87,7 @@ objects by server-side apply, and reports what it did.`,
 		newSuspendCmd(g),
 		newResumeCmd(g),
 		newRunCmd(g),
+		newAllowRollbackCmd(g),
 	)
 	return root
 }

@@ -21,44 +21,10 @@ import (
 func TestRunAppliesASignedSiteAndRefusesAnUnsignedPush(t *testing.T) {
 	env := kubeenv.StartT(t)
 	base := t.TempDir()
-	bare, cfgPath := filepath.Join(base, "site.git"), filepath.Join(base, "etc", "reconciler.yaml")
-	key := seedKey(t)
-	if _, stderr, err := runMk8s(seedArgs(key, bare, "--bare", "--reconciler-config", cfgPath)...); err != nil {
-		t.Fatalf("mk8s seed: %v\n%s", err, stderr)
-	}
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = bytes.Replace(cfg, []byte("stateDir: /var/lib/mk8s/source"), []byte("stateDir: "+filepath.Join(base, "state")), 1)
-	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bare, cfgPath, _ := seedForRun(t, base)
 	head := gitOut(t, bare, "rev-parse", "main")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var stdout, stderr bytes.Buffer
-	go func() {
-		root := newRootCmd(&stdout, &stderr)
-		root.SetArgs([]string{"run", "--config", cfgPath, "--kubeconfig", env.Kubeconfig, "--listen", "127.0.0.1:0",
-			"--objects-only", "-v"})
-		done <- root.ExecuteContext(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("mk8s run: %v", err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Error("mk8s run did not stop")
-		}
-		if t.Failed() {
-			t.Logf("mk8s run stderr:\n%s", stderr.String())
-		}
-	})
+	startRun(t, cfgPath, env.Kubeconfig)
 
 	c, err := status.NewClient(env.Config)
 	if err != nil {
@@ -88,6 +54,54 @@ func TestRunAppliesASignedSiteAndRefusesAnUnsignedPush(t *testing.T) {
 		t.Fatalf("after a refused push the applied revision is %q, want %q", site.Status.LastAppliedRevision, want)
 	}
 	t.Logf("refused: %s", site.Status.Condition(status.ConditionReady).Message)
+}
+
+// startRun runs `mk8s run --objects-only` in this process until the test ends.
+func startRun(t *testing.T, cfgPath, kubeconfig string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stdout, stderr bytes.Buffer
+	go func() {
+		root := newRootCmd(&stdout, &stderr)
+		root.SetArgs([]string{"run", "--config", cfgPath, "--kubeconfig", kubeconfig, "--listen", "127.0.0.1:0",
+			"--objects-only", "-v"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("mk8s run: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("mk8s run did not stop")
+		}
+		if t.Failed() {
+			t.Logf("mk8s run stderr:\n%s", stderr.String())
+		}
+	})
+}
+
+// seedForRun seeds a bare repository with its reconciler config (state in base/state)
+// and returns the repository, the config path and the signing key.
+func seedForRun(t *testing.T, base string) (bare, cfgPath, key string) {
+	t.Helper()
+	bare, cfgPath = filepath.Join(base, "site.git"), filepath.Join(base, "etc", "reconciler.yaml")
+	key = seedKey(t)
+	if _, stderr, err := runMk8s(seedArgs(key, bare, "--bare", "--reconciler-config", cfgPath)...); err != nil {
+		t.Fatalf("mk8s seed: %v\n%s", err, stderr)
+	}
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte("stateDir: /var/lib/mk8s/source"), []byte("stateDir: "+filepath.Join(base, "state")), 1)
+	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bare, cfgPath, key
 }
 
 func gitOut(t *testing.T, dir string, args ...string) string {

@@ -276,6 +276,9 @@ func (d *Daemon) record(ctx context.Context, site *status.Site, trig Trigger, ou
 
 func successMessage(out Outcome) string {
 	msg := "Applied revision: " + out.Revision
+	if out.Note != "" {
+		msg += " — " + out.Note
+	}
 	var parts []string
 	if len(out.Objects) > 0 {
 		parts = append(parts, "objects: "+out.Objects.SummaryLine())

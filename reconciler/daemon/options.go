@@ -68,6 +68,10 @@ type Outcome struct {
 	Nodes []status.NodeResult
 	// Inventory is the new inventory; nil keeps the recorded one.
 	Inventory []status.InventoryEntry
+	// Note is an operator-facing remark recorded with a success (in the Ready
+	// condition, the history and the event), e.g. a rollback accepted by the
+	// operator's one-shot override.
+	Note string
 }
 
 // ReconcileFunc runs one reconcile. It must honour ctx: on cancellation it returns

@@ -96,7 +96,7 @@ func writeState(stateDir string, st State) error {
 // commit it brings is still verified.
 func AllowRollback(stateDir, commit string) error {
 	if len(commit) != 40 || strings.Trim(commit, "0123456789abcdef") != "" {
-		return fmt.Errorf("--allow-rollback-to %q: a full 40-hex commit hash is required", commit)
+		return fmt.Errorf("rollback override %q: a full 40-hex commit hash is required", commit)
 	}
 	unlock, err := lockState(context.Background(), stateDir)
 	if err != nil {

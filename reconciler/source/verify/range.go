@@ -104,7 +104,7 @@ func (t *Trust) VerifyRange(ctx context.Context, s storer.EncodedObjectStorer, o
 		}
 		if !opts.AllowNonDescendant {
 			return nil, &RefusedError{Commit: opts.To.String(), Reason: ReasonNotDescendant,
-				Detail: detail + "; an operator override (--allow-rollback-to) is needed"}
+				Detail: detail + "; to apply it anyway, the operator runs the one-shot override `mk8s allow-rollback " + opts.To.String() + "`"}
 		}
 		res.Rollback = true
 	}
