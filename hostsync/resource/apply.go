@@ -18,16 +18,18 @@ func ApplyScript(steps []Step) []byte {
 	var b bytes.Buffer
 	// Steps print syncMarker+dir for directories whose entries they renamed; the
 	// script fsyncs them all at the end, in one process.
-	b.WriteString("export LC_ALL=C\nset -f\numask 022\ndirs=\n")
+	// The directories are collected as positional parameters, one per line of output,
+	// so that a directory whose name holds spaces stays one word.
+	b.WriteString("export LC_ALL=C\nset -f\numask 022\nset --\n")
 	for i, s := range steps {
 		if s.Script == "" {
 			continue
 		}
 		fmt.Fprintf(&b, "echo '%sstep %d'\nout=$(\nset -e\n%s\n)\nrc=$?\n", marker, i, s.Script)
-		b.WriteString("for l in $out; do case $l in " + syncMarker + "*) dirs=\"$dirs ${l#" + syncMarker + "}\";; *) echo \"$l\";; esac; done\n")
+		b.WriteString("while IFS= read -r l; do case $l in '') ;; " + syncMarker + "*) set -- \"$@\" \"${l#" + syncMarker + "}\";; *) printf '%s\\n' \"$l\";; esac; done <<MK8S_OUT\n$out\nMK8S_OUT\n")
 		fmt.Fprintf(&b, "[ $rc -eq 0 ] || exit $rc\necho '%sdone %d'\n", marker, i)
 	}
-	b.WriteString("[ -z \"$dirs\" ] || sync $dirs\necho '" + marker + "end'\n")
+	b.WriteString("[ $# -eq 0 ] || sync \"$@\"\necho '" + marker + "end'\n")
 	return b.Bytes()
 }
 

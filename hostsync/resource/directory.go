@@ -32,7 +32,9 @@ func (d *Directory) Decide(_ string, c *Context) Step {
 	st := parseStat(c.fileFacts(d.Path))
 	own := or(d.Owner, "root") + ":" + or(d.Group, "root")
 	p := Q(d.Path)
-	fix := fmt.Sprintf("chown %s %s\nchmod %04o %s", Q(own), p, d.Mode.Perm(), p)
+	// Five digits: GNU chmod keeps a directory's setuid/setgid bits unless the mode says
+	// so with an extra leading zero.
+	fix := fmt.Sprintf("chown %s %s\nchmod %05o %s", Q(own), p, d.Mode.Perm(), p)
 	if st.absent {
 		create := fmt.Sprintf("mkdir -p -m %04o %s", d.Mode.Perm(), p)
 		if own != "root:root" {

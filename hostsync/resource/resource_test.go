@@ -259,3 +259,42 @@ func TestHostileNamesAndContentAreQuoted(t *testing.T) {
 		t.Fatalf("no-op: %+v", s[0])
 	}
 }
+
+// A file in a directory whose name holds a space: the directory fsync at the end of the
+// apply must get the whole name, not its words (the sync failed silently before).
+func TestApplySyncsDirectoryWithSpaces(t *testing.T) {
+	d := t.TempDir()
+	u, g := owner(t)
+	f := &File{Path: d + "/a dir/x.conf", Content: []byte("x\n"), Mode: 0o644, Owner: u, Group: g}
+	steps := []Step{f.Decide("", &Context{Changed: map[string]bool{}})}
+	res, err := localRunner{}.Run(context.Background(), ApplyScript(steps))
+	if err != nil || res.ExitCode != 0 || len(res.Stderr) != 0 {
+		t.Fatalf("exit %d, stderr %q, %v", res.ExitCode, res.Stderr, err)
+	}
+	if want := "@@mk8s step 0\n@@mk8s done 0\n@@mk8s end\n"; string(res.Stdout) != want {
+		t.Fatalf("stdout %q, want %q", res.Stdout, want)
+	}
+}
+
+// A managed directory that carries a setgid bit on the host converges to the plain
+// mode in one apply (chmod 0755 alone would keep the bit and report a change forever).
+func TestDirectorySetgidBitConverges(t *testing.T) {
+	d := t.TempDir()
+	u, g := owner(t)
+	dir := &Directory{Path: d + "/shared", Mode: 0o755, Owner: u, Group: g}
+	if err := os.Mkdir(dir.Path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir.Path, 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(dir.Path); st.Mode()&os.ModeSetgid == 0 {
+		t.Skip("cannot set the setgid bit here")
+	}
+	if s := converge(t, d, []Resource{dir}); s[0].Action != change.Configured {
+		t.Fatalf("first run: %+v", s[0])
+	}
+	if s := converge(t, d, []Resource{dir}); s[0].Action != change.Unchanged {
+		t.Fatalf("second run must be a no-op: %+v", s[0])
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -63,7 +64,11 @@ func newRemoteAuth(cfg *config.Config) (remoteAuth, error) {
 		if err != nil {
 			return ra, fmt.Errorf("SSH identity %s: %w", s.IdentityFile, err)
 		}
-		cb, algos, err := pinnedHostKeys(s.KnownHostsFile)
+		port := ep.Port
+		if port == 0 {
+			port = 22
+		}
+		cb, algos, err := pinnedHostKeys(s.KnownHostsFile, net.JoinHostPort(ep.Host, strconv.Itoa(port)))
 		if err != nil {
 			return ra, err
 		}
@@ -112,7 +117,7 @@ func readSecret(path string) (string, error) {
 // knownHostsFile (x/crypto/ssh/knownhosts: hashed names, @cert-authority and @revoked),
 // and the host key algorithms to ask for: those of the pinned keys first, so that a
 // server with several keys offers one we pinned.
-func pinnedHostKeys(knownHostsFile string) (ssh.HostKeyCallback, []string, error) {
+func pinnedHostKeys(knownHostsFile, hostport string) (ssh.HostKeyCallback, []string, error) {
 	check, err := knownhosts.New(knownHostsFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("known_hosts %s: %w", knownHostsFile, err)
@@ -136,6 +141,13 @@ func pinnedHostKeys(knownHostsFile string) (ssh.HostKeyCallback, []string, error
 	for sc.Scan() {
 		_, _, key, _, _, err := ssh.ParseKnownHosts(sc.Bytes())
 		if err != nil || key == nil {
+			continue
+		}
+		// Only the keys pinned for this host count: another host's key type offered
+		// first would make the server present a key that is not pinned here (a false
+		// mismatch), or leave no common algorithm at all. The callback is the oracle:
+		// it matches hashed names and [host]:port entries as the check will.
+		if check(hostport, &net.TCPAddr{}, key) != nil {
 			continue
 		}
 		for _, a := range algorithmsFor(key.Type()) {

@@ -87,7 +87,7 @@ func Import(ctx context.Context, opts ImportOptions) (*ImportResult, error) {
 		return nil, fmt.Errorf("ISO %s: /%s: branch %s: %w", opts.ISO, opts.RepoInISO, opts.Ref, err)
 	}
 	res.To = head.Hash().String()
-	local, err := git.PlainOpen(opts.Repo)
+	local, err := git.PlainOpen(localPath(opts.Repo)) // a file:// source.url names it too
 	if err != nil {
 		return nil, fmt.Errorf("local site repository %s: %w", opts.Repo, err)
 	}

@@ -239,3 +239,17 @@ func TestSyncFromISOURL(t *testing.T) {
 		t.Fatalf("rev %+v", rev)
 	}
 }
+
+// The local repository may be named as source.url spells it, file:///path included
+// (`mk8s iso import` defaults --repo to source.url).
+func TestISOImportIntoFileURL(t *testing.T) {
+	w := newISOWorld(t)
+	img := w.build(t, w.ssh.Private, "site.iso")
+	res, err := source.Import(context.Background(), source.ImportOptions{ISO: img, Repo: "file://" + w.local, Ref: "main", Trust: w.trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Imported || localHead(t, w.local) != w.head {
+		t.Fatalf("import: %+v, local %s", res, localHead(t, w.local))
+	}
+}

@@ -95,6 +95,8 @@ func writeState(stateDir string, st State) error {
 // as the new head although it does not descend from the last applied revision. Every
 // commit it brings is still verified.
 func AllowRollback(stateDir, commit string) error {
+	// Hashes compare in git's lowercase spelling; an uppercase copy is the same commit.
+	commit = strings.ToLower(strings.TrimSpace(commit))
 	if len(commit) != 40 || strings.Trim(commit, "0123456789abcdef") != "" {
 		return fmt.Errorf("rollback override %q: a full 40-hex commit hash is required", commit)
 	}

@@ -196,7 +196,7 @@ func Parse(path string, data []byte) (*Config, diag.List) {
 		}
 	}
 	cfg.StateDir = abs(cfg.StateDir)
-	if kind == KindLocal {
+	if kind == KindLocal && !strings.HasPrefix(cfg.Source.URL, "file://") {
 		cfg.Source.URL = abs(cfg.Source.URL)
 	}
 	if l.HasErrors() {

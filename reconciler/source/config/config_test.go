@@ -115,3 +115,30 @@ func TestURLKind(t *testing.T) {
 		}
 	}
 }
+
+// git@host:/abs/path is git's scp-like SSH form, and a file:// URL is already absolute:
+// neither may be joined to the configuration directory.
+func TestURLFormsKeptAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "allowed_signers", "ops@example.invalid ssh-ed25519 AAAA\n")
+	write(t, dir, "id", "key")
+	write(t, dir, "known_hosts", "")
+	for _, c := range []struct {
+		url, ssh string
+		kind     Kind
+	}{
+		{"git@git.example.invalid:/srv/git/site.git", "  ssh:\n    identityFile: id\n    knownHostsFile: known_hosts\n", KindSSH},
+		{"ssh://git@git.example.invalid:2222/srv/site.git", "  ssh:\n    identityFile: id\n    knownHostsFile: known_hosts\n", KindSSH},
+		{"file:///srv/git/site.git", "", KindLocal},
+		{"/srv/git/site.git", "", KindLocal},
+	} {
+		p := write(t, dir, "reconciler.yaml", "source:\n  url: "+c.url+"\n"+c.ssh+"trust:\n  allowedSignersFile: allowed_signers\n")
+		cfg, diags := Load(p)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", c.url, diags.Err())
+		}
+		if cfg.Source.URL != c.url || URLKind(cfg.Source.URL) != c.kind {
+			t.Fatalf("url %q became %q (%s), want it kept (%s)", c.url, cfg.Source.URL, URLKind(cfg.Source.URL), c.kind)
+		}
+	}
+}

@@ -17,8 +17,9 @@ const (
 	KindISO   Kind = "iso"
 )
 
-// scpLike is git's user@host:path form (no scheme, a colon before any slash).
-var scpLike = regexp.MustCompile(`^(?:[^@/]+@)?[^:/]+:[^/]`)
+// scpLike is git's user@host:path form (no scheme, a colon before any slash); the path
+// may be absolute (git@host:/srv/git/site.git).
+var scpLike = regexp.MustCompile(`^(?:[^@/]+@)?[^:/]+:.`)
 
 // URLKind classifies a source URL.
 func URLKind(u string) Kind {

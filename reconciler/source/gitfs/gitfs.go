@@ -50,13 +50,22 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if name == "." {
 		return &dir{info: f.dirInfo("."), fsys: f, tree: f.tree, name: "."}, nil
 	}
-	e, err := f.tree.FindEntry(name)
+	// Symlinks are followed while they stay inside the tree, as the loader does for a
+	// site directory (os.Root); reading one yields its target's content, not the target path.
+	real, err := f.resolve(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	if real == "." {
+		return &dir{info: f.dirInfo(path.Base(name)), fsys: f, tree: f.tree, name: name}, nil
+	}
+	e, err := f.tree.FindEntry(real)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	switch {
 	case e.Mode == filemode.Dir:
-		t, err := f.tree.Tree(name)
+		t, err := f.tree.Tree(real)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
@@ -77,7 +86,57 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
-	return &openFile{Reader: bytes.NewReader(data), info: f.entryInfo(e, file.Size)}, nil
+	fi := f.entryInfo(e, file.Size)
+	fi.name = path.Base(name)
+	return &openFile{Reader: bytes.NewReader(data), info: fi}, nil
+}
+
+// maxSymlinks bounds the links followed for one name, like the kernel's ELOOP.
+const maxSymlinks = 40
+
+// resolve returns the path of the entry name denotes once every symlink on the way is
+// followed. A link that is absolute or leads out of the tree is an error.
+func (f *FS) resolve(name string) (string, error) {
+	parts := strings.Split(name, "/")
+	cur, hops := ".", 0
+	for i := 0; i < len(parts); i++ {
+		if parts[i] == "." || parts[i] == "" {
+			continue
+		}
+		p := path.Join(cur, parts[i])
+		e, err := f.tree.FindEntry(p)
+		if err != nil {
+			return "", fs.ErrNotExist
+		}
+		if e.Mode != filemode.Symlink {
+			cur = p
+			continue
+		}
+		if hops++; hops > maxSymlinks {
+			return "", errors.New("too many levels of symbolic links")
+		}
+		target, err := f.linkTarget(e)
+		if err != nil {
+			return "", err
+		}
+		t := path.Join(cur, target)
+		if path.IsAbs(target) || t == ".." || strings.HasPrefix(t, "../") {
+			return "", fmt.Errorf("symlink %s -> %s leads out of the repository", p, target)
+		}
+		// Go on from the target, with the rest of the name after it.
+		rest := parts[i+1:]
+		parts = append(strings.Split(t, "/"), rest...)
+		cur, i = ".", -1
+	}
+	return cur, nil
+}
+
+func (f *FS) linkTarget(e *object.TreeEntry) (string, error) {
+	file, err := f.tree.TreeEntryFile(e)
+	if err != nil {
+		return "", err
+	}
+	return file.Contents()
 }
 
 // ReadFile implements fs.ReadFileFS.
@@ -152,7 +211,7 @@ func (i info) Sys() any                   { return nil }
 func (i info) Info() (fs.FileInfo, error) { return i, nil }
 func (i info) Type() fs.FileMode          { return i.mode.Type() }
 
-// openFile is an open regular file (or a symlink, whose content is its target).
+// openFile is an open regular file.
 type openFile struct {
 	*bytes.Reader
 	info info

@@ -66,3 +66,52 @@ func TestFSOverCommitTree(t *testing.T) {
 	}
 	_ = head
 }
+
+// A symlink committed in the site repository is followed inside the tree, as the loader
+// follows it in a site directory: reading it gives the target's content, never the target
+// path; a link out of the repository is refused.
+func TestFSFollowsSymlinksInsideTheTree(t *testing.T) {
+	dir := t.TempDir()
+	r := signing.NewRepo(t, dir)
+	r.Commit(nil, "site", map[string]string{"shared/common.yaml": "name: common\n"})
+	for link, target := range map[string]string{
+		"nodes/common.yaml": "../shared/common.yaml",
+		"alias":             "shared",
+		"escape.yaml":       "../../etc/passwd",
+		"abs.yaml":          "/etc/passwd",
+		"loop.yaml":         "loop.yaml",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, link)), 0o755)
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Git("add", "-A")
+	head := r.Commit(nil, "links", nil)
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := gitfs.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"nodes/common.yaml", "alias/common.yaml"} {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil || string(b) != "name: common\n" {
+			t.Fatalf("%s = %q, %v; want the target's content", name, b, err)
+		}
+	}
+	if st, err := fs.Stat(fsys, "alias"); err != nil || !st.IsDir() {
+		t.Fatalf("alias: %v, %v", st, err)
+	}
+	for _, name := range []string{"escape.yaml", "abs.yaml", "loop.yaml"} {
+		if b, err := fs.ReadFile(fsys, name); err == nil {
+			t.Fatalf("%s read %q; want an error", name, b)
+		}
+	}
+}

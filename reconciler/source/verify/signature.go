@@ -94,12 +94,33 @@ func (t *Trust) checkOpenPGP(c SignatureCheck) (Signed, error) {
 		r.Reason, r.Detail = ReasonExpiredKey, "the OpenPGP key has expired"
 	case errors.Is(err, pgperrors.ErrSignatureExpired):
 		r.Reason, r.Detail = ReasonExpiredKey, "the OpenPGP signature has expired"
+		// go-crypto reports a signature made after now as expired too.
+		if created := pgpCreated(c.Signature); created.After(t.now()) {
+			r.Detail = fmt.Sprintf("the OpenPGP signature is dated %s, in the future (check the signer's clock)",
+				created.UTC().Format(time.RFC3339))
+		}
 	case errors.Is(err, pgperrors.ErrKeyRevoked):
 		r.Reason, r.Detail = ReasonRevokedKey, "the OpenPGP key is revoked"
 	default:
 		r.Reason, r.Detail = ReasonBadSignature, "OpenPGP signature does not match the signed data: "+err.Error()
 	}
 	return Signed{}, r
+}
+
+// pgpCreated returns the creation time of an armored signature; zero when it cannot be read.
+func pgpCreated(armored []byte) time.Time {
+	block, err := armor.Decode(bytes.NewReader(armored))
+	if err != nil {
+		return time.Time{}
+	}
+	p, err := packet.Read(block.Body)
+	if err != nil {
+		return time.Time{}
+	}
+	if sig, ok := p.(*packet.Signature); ok {
+		return sig.CreationTime
+	}
+	return time.Time{}
 }
 
 // pgpIssuer returns the issuer fingerprint (or key ID) of an armored signature, for
