@@ -135,11 +135,12 @@ func (l *loader) crossValidate() {
 	}
 
 	// Control-plane addresses: the ingress IP (explicit, or the bootstrap node's
-	// control-plane IP) and every node's SSH host given as an IP.
+	// control-plane IP) and every node's SSH host given as an IP. An address with a zone
+	// (fe80::1%eth0) is refused by its own check: it is not reported again here.
 	if len(l.clusters) > 0 {
 		cp := s.Cluster.Networks.ControlPlane
 		if cp.IngressIP != "" {
-			if ip, err := netip.ParseAddr(cp.IngressIP); err == nil && !inAny(ip, cp.CIDRs) && len(cp.CIDRs) > 0 {
+			if ip, err := netip.ParseAddr(cp.IngressIP); err == nil && ip.Zone() == "" && !inAny(ip, cp.CIDRs) && len(cp.CIDRs) > 0 {
 				errAt(s.Cluster.Source, "networks.controlPlane.ingress.ip", "expected an address inside networks.controlPlane.cidr ("+strings.Join(cp.CIDRs, ", ")+")",
 					"%s is outside the control-plane network", cp.IngressIP)
 			}
@@ -147,7 +148,7 @@ func (l *loader) crossValidate() {
 		if len(cp.CIDRs) > 0 {
 			for i := range s.Nodes {
 				n := &s.Nodes[i]
-				if ip, err := netip.ParseAddr(n.SSH.Host); err == nil && !inAny(ip, cp.CIDRs) {
+				if ip, err := netip.ParseAddr(n.SSH.Host); err == nil && ip.Zone() == "" && !inAny(ip, cp.CIDRs) {
 					l.diags.Warnf(n.Source.File, n.Source.LineOf(annotationPath(AnnotationSSHHost)), annotationPath(AnnotationSSHHost),
 						"MetalK8s expects the node's control-plane IP, inside "+strings.Join(cp.CIDRs, ", "),
 						"%s is outside the control-plane network", n.SSH.Host)

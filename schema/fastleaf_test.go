@@ -53,3 +53,11 @@ func TestFastLeafAgreesWithCUE(t *testing.T) {
 		t.Errorf("only %d leaves have a fast path", n)
 	}
 }
+
+// TestDecodeYAMLNotUTF8: an error without a line names the file once, not twice.
+func TestDecodeYAMLNotUTF8(t *testing.T) {
+	_, diags := decodeYAML("nodes/n.yaml", []byte("apiVersion: v1\n# \xff\xfe\n"))
+	if len(diags) != 1 || diags[0].String() != "nodes/n.yaml: invalid YAML: invalid leading UTF-8 octet" {
+		t.Fatalf("got %q", diags)
+	}
+}

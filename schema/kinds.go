@@ -156,6 +156,21 @@ func validNoProxy(s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		// A bracketed IPv6 address, with or without a port: [::1], [fd00::1]:8080.
+		a, port, ok := strings.Cut(rest, "]")
+		if !ok {
+			return false
+		}
+		if port != "" {
+			p, ok := strings.CutPrefix(port, ":")
+			if n, err := strconv.Atoi(p); !ok || err != nil || n < 1 || n > 65535 {
+				return false
+			}
+		}
+		ip, err := netip.ParseAddr(a)
+		return err == nil && ip.Is6()
+	}
 	host := s
 	if h, p, ok := strings.Cut(s, ":"); ok {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -293,7 +308,8 @@ func (l *loader) storageClass(dc *docCheck) {
 		MountOptions: stringList(d["mountOptions"]), Parameters: stringMap(d["parameters"])}
 	if opts, ok := sc.Parameters["mkfsOptions"]; ok && !dc.isBad("parameters.mkfsOptions") {
 		var list []string
-		if err := json.Unmarshal([]byte(opts), &list); err != nil {
+		// "null" decodes to a nil list without error, but MetalK8s iterates the decoded value.
+		if err := json.Unmarshal([]byte(opts), &list); err != nil || list == nil {
 			dc.errorf("parameters.mkfsOptions", `expected a JSON-encoded array of strings, such as '["-m", "0"]'`,
 				"invalid mkfsOptions %q", opts)
 		}

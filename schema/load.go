@@ -24,7 +24,15 @@ func LoadDir(ctx context.Context, dir string) (*Site, diag.List) {
 		l.Errorf(dir, 0, "", "expected the directory of a site repository", "cannot read the site: %v", err)
 		return nil, l
 	}
-	return Load(ctx, os.DirFS(dir))
+	// An os.Root, not os.DirFS: a symlink is followed only while it stays inside the site.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		var l diag.List
+		l.Errorf(dir, 0, "", "expected the directory of a site repository", "cannot read the site: %v", err)
+		return nil, l
+	}
+	defer root.Close()
+	return Load(ctx, root.FS())
 }
 
 // Load reads every YAML and CUE document of a site from fsys, validates each against its

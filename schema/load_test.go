@@ -93,3 +93,28 @@ func TestLoadCancelled(t *testing.T) {
 		t.Fatalf("cancelled load returned a site (%v)", diags)
 	}
 }
+
+// TestLoadDirSymlinkOutsideSite: a symlink in the site that points out of the site
+// directory is not followed (the file it names is not read); one inside is.
+func TestLoadDirSymlinkOutsideSite(t *testing.T) {
+	tmp := t.TempDir()
+	site := filepath.Join(tmp, "site")
+	if err := os.CopyFS(site, os.DirFS("../site-example")); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(tmp, "outside.yaml")
+	if err := os.WriteFile(outside, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: OUTSIDE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(site, "nodes", "evil.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, diags := schema.LoadDir(context.Background(), site)
+	got := render(diags)
+	if strings.Contains(got, "OUTSIDE") || !strings.Contains(got, "nodes/evil.yaml: cannot read") {
+		t.Fatalf("want nodes/evil.yaml refused without reading its target, got:\n%s", got)
+	}
+	if len(diags) != 1 {
+		t.Errorf("want one diagnostic, got:\n%s", got)
+	}
+}

@@ -202,6 +202,9 @@ func repr(v any) string {
 	case map[string]any:
 		return "a mapping"
 	case []any:
+		if len(x) == 0 {
+			return "an empty list"
+		}
 		return "a list"
 	default:
 		return fmt.Sprint(x)

@@ -126,6 +126,8 @@ func decodeYAML(name string, src []byte) (docs []*document, diags diag.List) {
 			if m := yamlErrLine.FindStringSubmatch(strings.TrimPrefix(msg, name)); m != nil {
 				line, _ = strconv.Atoi(m[1])
 				msg = m[2]
+			} else {
+				msg = strings.TrimPrefix(strings.TrimPrefix(msg, name), ": ") // "f.yaml: invalid leading UTF-8 octet"
 			}
 			diags.Errorf(name, line, "", "", "invalid YAML: %s", msg)
 			return docs, diags

@@ -30,7 +30,8 @@ func (l *loader) service(dc *docCheck, kind string) {
 	case "DexConfig":
 		for i, u := range listAt(d, "spec", "config", "staticPasswords") {
 			field := fmt.Sprintf("spec.config.staticPasswords[%d].hash", i)
-			h := strAt(u.(map[string]any), "hash")
+			m, _ := u.(map[string]any) // another item is refused by the schema
+			h := strAt(m, "hash")
 			if h != "" && !IsEncrypted(h) && !bcryptHash.MatchString(h) && !dc.isBad(field) {
 				dc.errorf(field, "expected a bcrypt hash ($2y$14$…) or an encrypted value", "invalid password hash")
 			}
@@ -38,7 +39,7 @@ func (l *loader) service(dc *docCheck, kind string) {
 	case "AlertmanagerConfig":
 		cfg := mapAt(d, "spec", "notification", "config")
 		for i, r := range listAt(cfg, "receivers") {
-			if strAt(r.(map[string]any), "name") == alertLogger {
+			if m, ok := r.(map[string]any); ok && strAt(m, "name") == alertLogger {
 				l.diags.Warnf(dc.doc.File, dc.doc.Source.LineOf(fmt.Sprintf("spec.notification.config.receivers[%d]", i)),
 					fmt.Sprintf("spec.notification.config.receivers[%d]", i), "the platform keeps its own",
 					"receiver %s is ignored", alertLogger)

@@ -44,7 +44,7 @@ func (c *cidrs) UnmarshalYAML(n *yaml.Node) error {
 		*c = l
 		return nil
 	}
-	return errors.New("not a CIDR or a list of CIDRs")
+	return fmt.Errorf("line %d: not a CIDR or a list of CIDRs", n.Line)
 }
 
 type bootstrapV1alpha3 struct {

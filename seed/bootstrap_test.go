@@ -184,6 +184,10 @@ func TestSeedBootstrapConfigErrors(t *testing.T) {
 		"cidr": {strings.Replace(bootstrapV1alpha3YAML, "10.213.3.0/24", "10.213.3.0/99", 1),
 			`--control-plane-cidr: "10.213.3.0/99" is not a CIDR`},
 		"not yaml": {"networks: [\n", "bootstrap.yaml:1: not YAML: did not find expected node content"},
+		"cidr a mapping": {strings.Replace(bootstrapV1alpha3YAML, "cidr: 10.213.2.0/24", "cidr: {a: 10.213.2.0/24}", 1),
+			"bootstrap.yaml:13: not a CIDR or a list of CIDRs"},
+		"minion not a DNS label": {strings.Replace(bootstrapV1alpha3YAML, "minion: boot-1", "minion: Boot-1.example.com", 1),
+			`bootstrap.yaml: ca.minion: "Boot-1.example.com" is not a DNS label`},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -37,6 +37,7 @@ var (
 func resolve(o Options) (*spec, []string, error) {
 	var warnings []string
 	s := &spec{version: o.PlatformVersion, network: o.Network, node: o.Node}
+	nameFrom := "--name" // where the node name comes from, for its error
 	if o.BootstrapConfig != "" {
 		bc, err := readBootstrapConfig(o.BootstrapConfig)
 		if err != nil {
@@ -47,6 +48,7 @@ func resolve(o Options) (*spec, []string, error) {
 		s.network = overlay(bc.network, o.Network)
 		if s.node.Name == "" {
 			s.node.Name = bc.minion
+			nameFrom = o.BootstrapConfig + ": ca.minion"
 		} else if bc.minion != "" && bc.minion != s.node.Name {
 			return nil, nil, fmt.Errorf("--name %q differs from ca.minion %q of %s: the bootstrap node is the CA minion",
 				s.node.Name, bc.minion, o.BootstrapConfig)
@@ -135,7 +137,7 @@ func resolve(o Options) (*spec, []string, error) {
 		nd.Name = strings.ToLower(strings.SplitN(h, ".", 2)[0])
 	}
 	if !dnsLabel.MatchString(nd.Name) {
-		bad("--name: %q is not a DNS label; lower-case letters, digits and '-', at most 63 characters", nd.Name)
+		bad("%s: %q is not a DNS label; lower-case letters, digits and '-', at most 63 characters", nameFrom, nd.Name)
 	}
 	localHost := false
 	if nd.SSHHost == "" && len(cp) > 0 {
@@ -146,7 +148,7 @@ func resolve(o Options) (*spec, []string, error) {
 		nd.SSHHost, localHost = ip, err == nil
 	} else if nd.SSHHost != "" {
 		a, err := netip.ParseAddr(nd.SSHHost)
-		if err != nil {
+		if err != nil || a.Zone() != "" { // the site refuses a zone (fe80::1%eth0)
 			bad("--ssh-host: %q is not an IP address; the bootstrap node's control-plane IP", nd.SSHHost)
 		} else {
 			if len(cp) > 0 && !slices.ContainsFunc(cp, func(p netip.Prefix) bool { return p.Contains(a) }) {

@@ -436,9 +436,12 @@ func TestSeedBadInputChangesNothing(t *testing.T) {
 		mod  func(*Options)
 		want string
 	}{
-		"cidr":          {func(o *Options) { o.Network.ControlPlaneCIDRs = []string{"10.213.1.0/33"} }, "--control-plane-cidr"},
-		"host bits":     {func(o *Options) { o.Network.WorkloadPlaneCIDRs = []string{"10.213.2.1/24"} }, "host bits"},
-		"ssh host":      {func(o *Options) { o.Node.SSHHost = "10.213.9.9" }, "not in the control-plane network"},
+		"cidr":      {func(o *Options) { o.Network.ControlPlaneCIDRs = []string{"10.213.1.0/33"} }, "--control-plane-cidr"},
+		"host bits": {func(o *Options) { o.Network.WorkloadPlaneCIDRs = []string{"10.213.2.1/24"} }, "host bits"},
+		"ssh host":  {func(o *Options) { o.Node.SSHHost = "10.213.9.9" }, "not in the control-plane network"},
+		"ssh host zone": {func(o *Options) {
+			o.Network.ControlPlaneCIDRs, o.Node.SSHHost = []string{"fd00:1::/64"}, "fd00:1::11%eth0"
+		}, `--ssh-host: "fd00:1::11%eth0" is not an IP address`},
 		"name":          {func(o *Options) { o.Node.Name = "Boot_Strap" }, "--name"},
 		"host key":      {func(o *Options) { o.Node.SSHHostKey = "ssh-ed25519 notbase64" }, "--ssh-host-key"},
 		"archive":       {func(o *Options) { o.Network.Archives = []string{"metalk8s.iso"} }, "--archive"},
@@ -495,6 +498,10 @@ func TestSeedProtectedSigningKeys(t *testing.T) {
 		if _, err := Seed(context.Background(), o); err == nil || !strings.Contains(err.Error(), "passphrase") {
 			t.Fatalf("err = %v, want a passphrase error", err)
 		}
+		o.SigningKeyPassphrase = []byte("wrong")
+		if _, err := Seed(context.Background(), o); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
+			t.Fatalf("err = %v, want a wrong passphrase error", err)
+		}
 		o.SigningKeyPassphrase = []byte("s3cret")
 		if _, err := Seed(context.Background(), o); err != nil {
 			t.Fatal(err)
@@ -533,8 +540,8 @@ func TestSeedProtectedSigningKeys(t *testing.T) {
 			t.Fatalf("err = %v, want a passphrase error", err)
 		}
 		o.SigningKeyPassphrase = []byte("wrong")
-		if _, err := Seed(context.Background(), o); err == nil {
-			t.Fatal("a wrong passphrase was accepted")
+		if _, err := Seed(context.Background(), o); err == nil || !strings.Contains(err.Error(), "wrong passphrase") {
+			t.Fatalf("err = %v, want a wrong passphrase error", err)
 		}
 		o.SigningKeyPassphrase = []byte("s3cret")
 		if _, err := Seed(context.Background(), o); err != nil {

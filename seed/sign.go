@@ -2,6 +2,7 @@ package seed
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ func loadSigner(path string, passphrase []byte, when time.Time) (commitSigner, e
 		if errors.As(err, &missing) {
 			return nil, fmt.Errorf("signing key %s: is protected by a passphrase; give --signing-key-passphrase-file", path)
 		}
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			return nil, fmt.Errorf("signing key %s: wrong passphrase", path)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: not a readable SSH private key: %w", path, err)
 		}
@@ -93,7 +97,7 @@ func newPGPSigner(path string, el openpgp.EntityList, passphrase []byte, when ti
 			return nil, fmt.Errorf("signing key %s: is protected by a passphrase; give --signing-key-passphrase-file", path)
 		}
 		if err := e.DecryptPrivateKeys(passphrase); err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", path, err)
+			return nil, fmt.Errorf("signing key %s: wrong passphrase (%w)", path, err)
 		}
 	}
 	// The signature is made at the commit time, so that the same inputs give the same
