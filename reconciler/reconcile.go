@@ -49,7 +49,7 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 		})
 		res.Objects = set
 		if err != nil {
-			errs = append(errs, fmt.Errorf("objects: %w", err))
+			errs = append(errs, fmt.Errorf("objects: %w", locate(err, p.site)))
 		}
 		if inv, ierr := p.mgr.ReadInventory(ctx); ierr == nil {
 			res.Inventory = &inv
@@ -82,10 +82,34 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 		set, err := p.mgr.Plan(ctx, objects.PlanOptions{Objects: p.objs, AllowPruneAll: opts.AllowPruneAll})
 		res.Objects = set
 		if err != nil {
-			errs = append(errs, fmt.Errorf("objects: %w", err))
+			errs = append(errs, fmt.Errorf("objects: %w", locate(err, p.site)))
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// locate prefixes the errors about a desired object that came from manifests/ with the
+// file and line of its document.
+func locate(err error, site *schema.Site) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, locate(e, site))
+		}
+		return errors.Join(out...)
+	}
+	var se *objects.ScopeError
+	if site == nil || !errors.As(err, &se) {
+		return err
+	}
+	o := se.Object
+	for _, m := range site.Manifests {
+		if m.APIVersion != o.GetAPIVersion() || m.Kind != o.GetKind() || m.Namespace != o.GetNamespace() || m.Name != o.GetName() {
+			continue
+		}
+		return fmt.Errorf("%s:%d: %w", m.Source.File, m.Source.Line, err)
+	}
+	return err
 }
 
 // pipeline is what prepare hands to Reconcile and Plan.
@@ -109,6 +133,11 @@ func prepare(ctx context.Context, opts Options) (*pipeline, Result, error) {
 	}
 	if opts.SiteName == "" {
 		opts.SiteName = DefaultSiteName
+	}
+	if !opts.HostsOnly {
+		if err := objects.ValidateSiteName(opts.SiteName); err != nil {
+			return nil, res, fmt.Errorf("--site-name: %w", err)
+		}
 	}
 	site, diags, err := loadSite(ctx, opts)
 	res.Diagnostics = diags

@@ -45,7 +45,11 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	if opts.StageTimeout == 0 {
 		opts.StageTimeout = time.Minute
 	}
-	want, err := prepare(opts.Objects)
+	objs, err := m.scoped(opts.Objects)
+	if err != nil {
+		return nil, err
+	}
+	want, err := prepare(objs)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -51,8 +52,8 @@ type NewOptions struct {
 
 // New builds a Manager on a REST config.
 func New(cfg *rest.Config, opts NewOptions) (*Manager, error) {
-	if opts.Site == "" {
-		return nil, fmt.Errorf("objects: no site name")
+	if err := ValidateSiteName(opts.Site); err != nil {
+		return nil, fmt.Errorf("objects: %w", err)
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 16
@@ -80,6 +81,18 @@ func New(cfg *rest.Config, opts NewOptions) (*Manager, error) {
 	m.rm = ssa.NewResourceManager(m.client, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})
 	m.rm.SetConcurrency(2)
 	return m, nil
+}
+
+// ValidateSiteName checks that a site name can be the value of the site label and part
+// of the inventory ConfigMap's name: a DNS-1123 label (at most 63 characters).
+func ValidateSiteName(site string) error {
+	if site == "" {
+		return fmt.Errorf("no site name")
+	}
+	if len(validation.IsDNS1123Label(site)) > 0 {
+		return fmt.Errorf("invalid site name %q: it must be at most 63 lower case alphanumeric characters or '-', and start and end with an alphanumeric character", site)
+	}
+	return nil
 }
 
 // Client is the controller-runtime client the Manager uses.

@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -35,7 +36,11 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 8
 	}
-	want, err := prepare(opts.Objects)
+	objs, err := m.scoped(opts.Objects)
+	if err != nil {
+		return nil, err
+	}
+	want, err := prepare(objs)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +97,10 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 	}
 	for _, v := range verdicts {
 		e := change.Entry{Subject: subjectOf(v.obj), Action: v.action, Message: v.reason}
+		if v.action == change.Failed {
+			// As Apply's prune would fail on it.
+			errs = append(errs, fmt.Errorf("prune %s: %s", e.Subject, v.reason))
+		}
 		if v.action == change.Deleted {
 			if e.Diff, err = unifiedDiff(e.Subject, v.live, nil); err != nil {
 				return nil, err

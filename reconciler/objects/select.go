@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"maps"
@@ -203,4 +204,69 @@ func number(v any) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
+}
+
+// ScopeError says a desired object cannot be applied as written: its kind is unknown
+// to the API server (and no CustomResourceDefinition of the render defines it), or it
+// is namespaced and has no metadata.namespace. Object is the offending desired object.
+type ScopeError struct {
+	Object *unstructured.Unstructured
+	Reason string
+}
+
+func (e *ScopeError) Error() string { return subjectOf(e.Object) + ": " + e.Reason }
+
+// scoped checks every desired object against the API server's discovery before
+// anything is dry-run or written: an unknown kind or a namespaced object without a
+// namespace is an error (all of them are reported), and the metadata.namespace of a
+// cluster-scoped object is dropped, as kubectl does (it would otherwise end up in the
+// inventory id and never match the live object). The input is not modified.
+func (m *Manager) scoped(objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	// Kinds defined by CRDs of the render, and whether they are namespaced.
+	crdScope := map[schema.GroupKind]bool{}
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" || o.GroupVersionKind().Group != "apiextensions.k8s.io" {
+			continue
+		}
+		g, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		k, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
+		crdScope[schema.GroupKind{Group: g, Kind: k}] = scope != "Cluster"
+	}
+	out := make([]*unstructured.Unstructured, 0, len(objs))
+	var errs []error
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		var namespaced bool
+		mapping, err := m.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		switch {
+		case err == nil:
+			namespaced = mapping.Scope.Name() == meta.RESTScopeNameNamespace
+		case meta.IsNoMatchError(err):
+			ns, ok := crdScope[gvk.GroupKind()]
+			if !ok {
+				errs = append(errs, &ScopeError{Object: o, Reason: fmt.Sprintf(
+					"the API server does not know kind %s in apiVersion %s, and no CustomResourceDefinition of the site defines it",
+					gvk.Kind, gvk.GroupVersion().String())})
+				continue
+			}
+			namespaced = ns
+		default:
+			return nil, fmt.Errorf("%s: discover the kind %s: %w", subjectOf(o), gvk.Kind, err)
+		}
+		switch {
+		case namespaced && o.GetNamespace() == "":
+			errs = append(errs, &ScopeError{Object: o, Reason: fmt.Sprintf(
+				"%s is a namespaced kind and metadata.namespace is not set", gvk.Kind)})
+			continue
+		case !namespaced && o.GetNamespace() != "":
+			o = o.DeepCopy()
+			o.SetNamespace("")
+		}
+		out = append(out, o)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
 }
