@@ -45,26 +45,14 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	if opts.StageTimeout == 0 {
 		opts.StageTimeout = time.Minute
 	}
-	objs, err := m.scoped(opts.Objects)
+	c, err := m.compare(ctx, opts.Objects)
 	if err != nil {
 		return nil, err
 	}
-	want, err := prepare(objs)
-	if err != nil {
+	if err := refusePruneAll(c.inv, c.stale, opts.AllowPruneAll); err != nil {
 		return nil, err
 	}
-	inv, err := m.loadInventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stale := staleEntries(inv, want)
-	if err := refusePruneAll(inv, stale, opts.AllowPruneAll); err != nil {
-		return nil, err
-	}
-	sel, err := m.selectChanged(ctx, want, inv)
-	if err != nil {
-		return nil, err
-	}
+	want, inv, stale, sel := c.want, c.inv, c.stale, c.sel
 
 	var set change.Set
 	for _, d := range sel.unchanged {
@@ -223,4 +211,35 @@ func refusePruneAll(inv *inventory, stale []InventoryEntry, allow bool) error {
 	}
 	return fmt.Errorf("%w (%d objects); nothing was changed. If this is intended, run again with --allow-prune-all",
 		ErrPruneAll, len(stale))
+}
+
+// comparison is where Apply and Plan both start, so that a plan is computed exactly as
+// the apply it announces: the desired objects (scope-checked and prepared), the
+// inventory, the inventoried objects the render no longer has, and the objects that
+// may have changed.
+type comparison struct {
+	want  []desired
+	inv   *inventory
+	stale []InventoryEntry
+	sel   *selection
+}
+
+func (m *Manager) compare(ctx context.Context, objects []*unstructured.Unstructured) (*comparison, error) {
+	objs, err := m.scoped(objects)
+	if err != nil {
+		return nil, err
+	}
+	want, err := prepare(objs)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := m.loadInventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := m.selectChanged(ctx, want, inv)
+	if err != nil {
+		return nil, err
+	}
+	return &comparison{want: want, inv: inv, stale: staleEntries(inv, want), sel: sel}, nil
 }

@@ -36,24 +36,12 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 	if opts.Concurrency == 0 {
 		opts.Concurrency = 8
 	}
-	objs, err := m.scoped(opts.Objects)
+	c, err := m.compare(ctx, opts.Objects)
 	if err != nil {
 		return nil, err
 	}
-	want, err := prepare(objs)
-	if err != nil {
-		return nil, err
-	}
-	inv, err := m.loadInventory(ctx)
-	if err != nil {
-		return nil, err
-	}
-	stale := staleEntries(inv, want)
+	want, inv, stale, sel := c.want, c.inv, c.stale, c.sel
 	pruneAllErr := refusePruneAll(inv, stale, opts.AllowPruneAll)
-	sel, err := m.selectChanged(ctx, want, inv)
-	if err != nil {
-		return nil, err
-	}
 	var set change.Set
 	for _, d := range sel.unchanged {
 		set.Add(change.Entry{Subject: subjectOf(d.obj), Action: change.Unchanged})
