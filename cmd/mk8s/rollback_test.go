@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,7 +44,8 @@ metadata:
 		t.Fatal(err)
 	}
 	gitOut(t, work, "add", ".")
-	gitAsSigner(t, work, "-c", "gpg.format=ssh", "-c", "user.signingkey="+key+".pub", "commit", "-q", "-S", "-m", "second")
+	// The committer is the principal the seeded allowed_signers file names.
+	gitAs(t, work, "Signer", "signer@example.invalid", "-c", "gpg.format=ssh", "-c", "user.signingkey="+key+".pub", "commit", "-q", "-S", "-m", "second")
 	second := gitOut(t, work, "rev-parse", "HEAD")
 	gitOut(t, work, "push", "-q", "origin", "main")
 	waitSite(t, c, "second commit applied", func(s *status.Site) bool {
@@ -84,20 +84,4 @@ metadata:
 	if !strings.Contains(msg, "rollback from main@sha1:"+second) || !strings.Contains(msg, "override") {
 		t.Errorf("the Ready message does not record the rollback: %q", msg)
 	}
-}
-
-// gitAsSigner runs git as the signing key's principal (signer@example.invalid), the
-// committer the seeded allowed_signers file names.
-func gitAsSigner(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Signer", "GIT_AUTHOR_EMAIL=signer@example.invalid",
-		"GIT_COMMITTER_NAME=Signer", "GIT_COMMITTER_EMAIL=signer@example.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }

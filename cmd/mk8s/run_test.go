@@ -106,10 +106,16 @@ func seedForRun(t *testing.T, base string) (bare, cfgPath, key string) {
 
 func gitOut(t *testing.T, dir string, args ...string) string {
 	t.Helper()
+	return gitAs(t, dir, "t", "t@example.invalid", args...)
+}
+
+// gitAs runs git in dir as the given author and committer, with no user or system config.
+func gitAs(t *testing.T, dir, name, email string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		"GIT_AUTHOR_NAME="+name, "GIT_AUTHOR_EMAIL="+email, "GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("git %v: %v\n%s", args, err, out)
