@@ -252,20 +252,11 @@ func dnsIP(cidr string) string {
 	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+10).String()
 }
 
-func (r *renderer) masters() []*schema.Node {
+// withRole returns the site's nodes that carry a role, in the site's (name) order.
+func (r *renderer) withRole(role string) []*schema.Node {
 	var ms []*schema.Node
 	for i := range r.site.Nodes {
-		if r.site.Nodes[i].HasRole(schema.RoleMaster) {
-			ms = append(ms, &r.site.Nodes[i])
-		}
-	}
-	return ms
-}
-
-func (r *renderer) etcdMembers() []*schema.Node {
-	var ms []*schema.Node
-	for i := range r.site.Nodes {
-		if r.site.Nodes[i].HasRole(schema.RoleEtcd) {
+		if r.site.Nodes[i].HasRole(role) {
 			ms = append(ms, &r.site.Nodes[i])
 		}
 	}
@@ -276,7 +267,7 @@ const pkiNote = "# TLS material under /etc/kubernetes/pki and the kubeconfigs ar
 
 func (r *renderer) apiserverProxy() {
 	var up strings.Builder
-	for _, m := range r.masters() {
+	for _, m := range r.withRole(schema.RoleMaster) {
 		w := 1
 		if m.Name == r.node.Name {
 			w = 100
@@ -345,7 +336,7 @@ func (r *renderer) etcd() {
 	r.dir(EtcdDataDir, 0o750)
 	ip := nodeIP(r.node)
 	var initial []string
-	for _, m := range r.etcdMembers() {
+	for _, m := range r.withRole(schema.RoleEtcd) {
 		initial = append(initial, m.Name+"=https://"+net.JoinHostPort(nodeIP(m), "2380"))
 	}
 	pki := []string{"/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/server.crt", "/etc/kubernetes/pki/etcd/server.key",
@@ -456,7 +447,7 @@ func (r *renderer) master() {
 	if r.node.HasRole(schema.RoleEtcd) {
 		etcdServers = append(etcdServers, "https://"+net.JoinHostPort(ip, "2379"))
 	}
-	for _, m := range r.etcdMembers() {
+	for _, m := range r.withRole(schema.RoleEtcd) {
 		if m.Name != r.node.Name {
 			etcdServers = append(etcdServers, "https://"+net.JoinHostPort(nodeIP(m), "2379"))
 		}
