@@ -65,20 +65,25 @@ type bootstrapV1alpha3 struct {
 		Pods     string `yaml:"pods"`
 		Services string `yaml:"services"`
 	} `yaml:"networks"`
-	Proxies struct {
-		HTTP    string   `yaml:"http"`
-		HTTPS   string   `yaml:"https"`
-		NoProxy []string `yaml:"no_proxy"`
-	} `yaml:"proxies"`
-	CA struct {
-		Minion string `yaml:"minion"`
-	} `yaml:"ca"`
-	Archives   []string `yaml:"archives"`
+	Proxies    bootstrapProxies `yaml:"proxies"`
+	CA         bootstrapCA      `yaml:"ca"`
+	Archives   []string         `yaml:"archives"`
 	Kubernetes struct {
 		APIServer struct {
 			FeatureGates map[string]bool `yaml:"featureGates"`
 		} `yaml:"apiServer"`
 	} `yaml:"kubernetes"`
+}
+
+// bootstrapProxies and bootstrapCA are the same in v1alpha2 and v1alpha3.
+type bootstrapProxies struct {
+	HTTP    string   `yaml:"http"`
+	HTTPS   string   `yaml:"https"`
+	NoProxy []string `yaml:"no_proxy"`
+}
+
+type bootstrapCA struct {
+	Minion string `yaml:"minion"`
 }
 
 type bootstrapV1alpha2 struct {
@@ -88,14 +93,8 @@ type bootstrapV1alpha2 struct {
 		Pods          string `yaml:"pods"`
 		Services      string `yaml:"services"`
 	} `yaml:"networks"`
-	Proxies struct {
-		HTTP    string   `yaml:"http"`
-		HTTPS   string   `yaml:"https"`
-		NoProxy []string `yaml:"no_proxy"`
-	} `yaml:"proxies"`
-	CA struct {
-		Minion string `yaml:"minion"`
-	} `yaml:"ca"`
+	Proxies   bootstrapProxies `yaml:"proxies"`
+	CA        bootstrapCA      `yaml:"ca"`
 	APIServer struct {
 		Host string `yaml:"host"`
 	} `yaml:"apiServer"`
