@@ -76,11 +76,8 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 			continue
 		}
 		inv.entries[id] = InventoryEntry{ID: id, Version: d.obj.GroupVersionKind().Version}
-		rv, ok := applied[id]
-		if !ok {
-			rv = sel.liveRV[id]
-		}
-		inv.state[id] = objectState{Digest: d.digest, ResourceVersion: rv}
+		w, wrote := applied[id]
+		inv.state[id] = stateAfterApply(inv.state[id], d.digest, sel.liveRV[id], e.Action, w, wrote)
 	}
 	for _, d := range sel.unchanged {
 		inv.entries[d.id] = InventoryEntry{ID: d.id, Version: d.obj.GroupVersionKind().Version}
@@ -98,11 +95,13 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		for _, d := range sel.check {
 			if !done[d.id] {
 				inv.entries[d.id] = InventoryEntry{ID: d.id, Version: d.obj.GroupVersionKind().Version}
-				if rv, ok := applied[d.id]; ok {
-					inv.state[d.id] = objectState{Digest: d.digest, ResourceVersion: rv}
-				} else {
-					delete(inv.state, d.id)
+				// Whether mk8s created it is not forgotten: without that, prune would
+				// never delete it.
+				st := objectState{CreatedUID: inv.state[d.id].CreatedUID}
+				if w, ok := applied[d.id]; ok {
+					st.Digest, st.ResourceVersion = d.digest, w.resourceVersion
 				}
+				inv.state[d.id] = st
 			}
 		}
 		err := explainApplyError(applyErr)
@@ -110,7 +109,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		return set.Sorted(), errors.Join(err, m.saveInventory(ctx, inv))
 	}
 
-	pruned, pruneErr := m.prune(ctx, stale, inv)
+	pruned, pruneErr := m.prune(ctx, stale, inv, want)
 	set = append(set, pruned...)
 
 	var waitErr error
@@ -157,6 +156,24 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 	cs, err := m.applyBulk(ctx, rest, ao)
 	out = append(out, cs...)
 	return out, err
+}
+
+// stateAfterApply is what the inventory remembers of an object the apply examined or
+// wrote: its desired digest, the resourceVersion last seen, and whether mk8s created
+// it. An object counts as created by mk8s when mk8s's apply created it (or recreated
+// one mk8s had created) and mk8s was then its only field manager; an object that
+// existed before (kubectl, an installer, another tool) stays adopted, never created.
+func stateAfterApply(prev objectState, digest, liveRV string, action ssa.Action, w written, wrote bool) objectState {
+	st := objectState{Digest: digest, ResourceVersion: liveRV, CreatedUID: prev.CreatedUID}
+	if !wrote {
+		return st
+	}
+	st.ResourceVersion = w.resourceVersion
+	// A recreation (immutable field, opted in) gives an object mk8s created a new UID.
+	if w.onlyMk8s && (action == ssa.CreatedAction || prev.CreatedUID != "") {
+		st.CreatedUID = w.uid
+	}
+	return st
 }
 
 func failedSubject(err error) string {

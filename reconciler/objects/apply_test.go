@@ -165,6 +165,123 @@ func TestPruneOnlyWhatMk8sCreated(t *testing.T) {
 	}
 }
 
+// An object that existed before mk8s first applied it (created with kubectl, say, and
+// later added to the site) is adopted, never created: when the site drops it, plan and
+// apply both leave it in place, say why, and forget it.
+func TestAdoptedObjectIsNeverPruned(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("adopt"), unique("adopt-ns")
+	ctx := context.Background()
+	if out, err := e.RunKubectl(ctx, "create", "namespace", ns); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := e.RunKubectl(ctx, "-n", ns, "create", "configmap", "pre-existing", "--from-literal=a=1"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ours := configMap(ns, "ours", map[string]any{"a": "1"})
+	adopted := configMap(ns, "pre-existing", map[string]any{"a": "2"})
+	m := newManager(t, site, nil)
+	kept := configMap(ns, "kept", nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), ours, adopted, kept)})
+	if got := get(t, m.Client(), adopted); got.GetLabels()[render.LabelSite] != site {
+		t.Fatalf("the pre-existing object was not applied: labels %v", got.GetLabels())
+	}
+
+	remaining := owned(site, kept)
+	plan, err := m.Plan(ctx, objects.PlanOptions{Objects: remaining})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := apply(t, m, objects.ApplyOptions{Objects: remaining})
+	for what, s := range map[string]change.Set{"plan": plan, "apply": set} {
+		got := actions(s)
+		if got["ConfigMap/"+ns+"/ours"] != change.Deleted {
+			t.Errorf("%s: ours: %s, want deleted (%v)", what, got["ConfigMap/"+ns+"/ours"], s)
+		}
+		for _, subject := range []string{"ConfigMap/" + ns + "/pre-existing", "Namespace/" + ns} {
+			if got[subject] != change.Skipped {
+				t.Errorf("%s: %s: %s, want skipped (%v)", what, subject, got[subject], s)
+			}
+			if msg := message(s, subject); !strings.Contains(msg, "existed before mk8s") {
+				t.Errorf("%s: %s: message %q does not say why it is kept", what, subject, msg)
+			}
+		}
+	}
+	if exists(t, m.Client(), ours) {
+		t.Error("ours still exists")
+	}
+	if !exists(t, m.Client(), adopted) || !exists(t, m.Client(), namespace(ns)) {
+		t.Error("an object mk8s did not create was deleted")
+	}
+	inv, err := m.ReadInventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range inv.Entries {
+		if strings.Contains(en.ID, "pre-existing") || en.ID == "_"+ns+"__Namespace" {
+			t.Errorf("inventory still holds %s", en.ID)
+		}
+	}
+}
+
+// An object mk8s created, then deleted and recreated by someone else under the same
+// name, is theirs: mk8s applies it while the site has it, but does not prune it.
+func TestObjectRecreatedBySomeoneElseIsNotPruned(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("recreated"), unique("recreated-ns")
+	ctx := context.Background()
+	cm := configMap(ns, "cm", map[string]any{"a": "1"})
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), cm)})
+	for _, args := range [][]string{{"-n", ns, "delete", "configmap", "cm"}, {"-n", ns, "create", "configmap", "cm", "--from-literal=a=0"}} {
+		if out, err := e.RunKubectl(ctx, args...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), cm)})
+	if got, _, _ := unstructured.NestedString(get(t, m.Client(), cm).Object, "data", "a"); got != "1" {
+		t.Fatalf("the recreated object was not converged: a=%q", got)
+	}
+
+	set := apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns))})
+	if got := actions(set)["ConfigMap/"+ns+"/cm"]; got != change.Skipped || !exists(t, m.Client(), cm) {
+		t.Errorf("cm: %s, exists %v; want skipped and kept (%v)", got, exists(t, m.Client(), cm), set)
+	}
+	if msg := message(set, "ConfigMap/"+ns+"/cm"); !strings.Contains(msg, "recreated by someone else") {
+		t.Errorf("message %q does not say why it is kept", msg)
+	}
+}
+
+func message(set change.Set, subject string) string {
+	for _, e := range set {
+		if e.Subject == subject {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// A namespace mk8s created is not pruned while the site still has objects in it
+// (deleting it would delete them); it is pruned once the site drops them too.
+func TestNamespaceInUseIsNotPruned(t *testing.T) {
+	site, ns := unique("inuse"), unique("inuse-ns")
+	cm, other := configMap(ns, "cm", map[string]any{"a": "1"}), configMap(ns, "other", nil)
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(ns), cm, other)})
+
+	set := apply(t, m, objects.ApplyOptions{Objects: owned(site, cm)})
+	if got := actions(set)["Namespace/"+ns]; got != change.Skipped || !exists(t, m.Client(), cm) {
+		t.Fatalf("namespace: %s, cm exists %v; want skipped and cm kept (%v)", got, exists(t, m.Client(), cm), set)
+	}
+	if msg := message(set, "Namespace/"+ns); !strings.Contains(msg, "still has 1 objects in it") {
+		t.Errorf("message %q", msg)
+	}
+	set = apply(t, m, objects.ApplyOptions{Objects: owned(site, namespace(unique("elsewhere"))), AllowPruneAll: true})
+	if got := actions(set)["Namespace/"+ns]; got != change.Deleted {
+		t.Errorf("namespace once empty of desired objects: %s, want deleted (%v)", got, set)
+	}
+}
+
 // A render that keeps none of the managed objects is refused, and nothing changes;
 // with AllowPruneAll it proceeds.
 func TestPruneEverythingIsRefused(t *testing.T) {

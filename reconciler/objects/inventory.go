@@ -43,12 +43,17 @@ type Inventory struct {
 	Entries []InventoryEntry `json:"entries"`
 }
 
-// objectState is what the no-op fast path remembers about an object: the digest of the
-// desired object last applied and the resourceVersion the server returned then (or
-// that we saw when it was found unchanged).
+// objectState is what mk8s remembers about an object it applied: for the no-op fast
+// path, the digest of the desired object last applied and the resourceVersion the
+// server returned then (or that we saw when it was found unchanged); for prune, the UID
+// of the object if mk8s created it.
 type objectState struct {
 	Digest          string `json:"digest"`
 	ResourceVersion string `json:"rv,omitempty"`
+	// CreatedUID is the UID of the object mk8s's own apply created. It is empty for an
+	// object that existed before mk8s first applied it (adopted): prune never deletes
+	// those, nor an object recreated by someone else under the same name.
+	CreatedUID string `json:"createdUID,omitempty"`
 }
 
 // inventory is the in-memory form of the inventory ConfigMap.

@@ -35,10 +35,20 @@ type Manager struct {
 	site        string
 	concurrency int
 
-	// applied records the resourceVersion the API server returned for each real
-	// (non dry-run) apply, so the inventory can remember what we last wrote.
+	// applied records what the API server returned for each real (non dry-run) apply,
+	// so the inventory can remember what we last wrote and whether we created it.
 	mu      sync.Mutex
-	applied map[string]string
+	applied map[string]written
+}
+
+// written is what a real server-side apply returned for one object.
+type written struct {
+	resourceVersion string
+	uid             string
+	// onlyMk8s: mk8s is the only field manager of the object. Right after the apply
+	// that created it this is always true; it is false when someone else created the
+	// object first, even a moment before.
+	onlyMk8s bool
 }
 
 // NewOptions configure New.
@@ -75,7 +85,7 @@ func New(cfg *rest.Config, opts NewOptions) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("objects: client: %w", err)
 	}
-	m := &Manager{mapper: mapper, site: opts.Site, concurrency: opts.Concurrency, applied: map[string]string{}}
+	m := &Manager{mapper: mapper, site: opts.Site, concurrency: opts.Concurrency, applied: map[string]written{}}
 	m.client = interceptor.NewClient(base, interceptor.Funcs{Patch: m.recordApply})
 	poller := polling.NewStatusPoller(m.client, mapper, polling.Options{})
 	m.rm = ssa.NewResourceManager(m.client, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})
@@ -114,17 +124,28 @@ func (m *Manager) recordApply(ctx context.Context, c client.WithWatch, obj clien
 		return nil
 	}
 	m.mu.Lock()
-	m.applied[objectID(u)] = u.GetResourceVersion()
+	m.applied[objectID(u)] = written{resourceVersion: u.GetResourceVersion(), uid: string(u.GetUID()), onlyMk8s: onlyManagedBy(u, FieldManager)}
 	m.mu.Unlock()
 	return nil
 }
 
-func (m *Manager) takeApplied() map[string]string {
+func (m *Manager) takeApplied() map[string]written {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := m.applied
-	m.applied = map[string]string{}
+	m.applied = map[string]written{}
 	return out
+}
+
+// onlyManagedBy reports whether every field of the object is managed by one manager.
+func onlyManagedBy(u *unstructured.Unstructured, manager string) bool {
+	mfs := u.GetManagedFields()
+	for _, mf := range mfs {
+		if mf.Manager != manager {
+			return false
+		}
+	}
+	return len(mfs) > 0
 }
 
 // objectID is the Flux inventory id of an object: <namespace>_<name>_<group>_<Kind>.

@@ -79,7 +79,7 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 	}
 	_ = g.Wait()
 
-	verdicts, err := m.judgeStale(ctx, stale)
+	verdicts, err := m.judgeStale(ctx, stale, inv, want)
 	if err != nil {
 		return nil, err
 	}

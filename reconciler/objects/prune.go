@@ -29,10 +29,17 @@ type pruneVerdict struct {
 }
 
 // judgeStale decides, without writing, what to do with each stale entry: delete only
-// objects that still carry our ownership labels and whose fields mk8s manages; never a
-// Volume whose PersistentVolume is bound. Entries are returned in deletion order
-// (reverse of the apply order).
-func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry) ([]pruneVerdict, error) {
+// objects mk8s created (same UID) that still carry our ownership labels and whose fields
+// mk8s manages; never a Volume whose PersistentVolume is bound, nor a namespace that
+// still holds desired objects. Entries are returned in deletion order (reverse of the
+// apply order).
+func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry, inv *inventory, want []desired) ([]pruneVerdict, error) {
+	inUse := map[string]int{}
+	for _, d := range want {
+		if ns := d.obj.GetNamespace(); ns != "" {
+			inUse[ns]++
+		}
+	}
 	var stubs []*unstructured.Unstructured
 	for _, e := range stale {
 		u, err := e.stub()
@@ -55,7 +62,12 @@ func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry) ([]pru
 			v.action, v.reason, v.keep = change.Failed, fmt.Sprintf("read before prune: %v", err), true
 		default:
 			v.live = live
-			v.action, v.reason, v.keep = m.mayDelete(ctx, live)
+			v.action, v.reason, v.keep = m.mayDelete(ctx, live, inv.state[objectID(u)].CreatedUID)
+			if n := inUse[live.GetName()]; v.action == change.Deleted && isNamespace(live) && n > 0 {
+				// Deleting it would delete desired objects with it. It stays in the
+				// inventory, so that it is pruned once the site drops them too.
+				v.action, v.reason, v.keep = change.Skipped, fmt.Sprintf("not deleted: the site still has %d objects in it", n), true
+			}
 		}
 		out = append(out, v)
 	}
@@ -68,8 +80,15 @@ var protectedNamespaces = map[string]bool{
 	InventoryNamespace: true, "default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true,
 }
 
-// mayDelete applies the safety rules to a live object mk8s once applied.
-func (m *Manager) mayDelete(ctx context.Context, live *unstructured.Unstructured) (change.Action, string, bool) {
+// mayDelete applies the safety rules to a live object mk8s once applied; createdUID is
+// the UID of the object mk8s created under this name, if it did.
+func (m *Manager) mayDelete(ctx context.Context, live *unstructured.Unstructured, createdUID string) (change.Action, string, bool) {
+	if createdUID == "" {
+		return change.Skipped, "not deleted: it existed before mk8s first applied it, and mk8s only deletes what it created; delete it by hand if it is no longer needed", false
+	}
+	if string(live.GetUID()) != createdUID {
+		return change.Skipped, "not deleted: it was recreated by someone else since mk8s created it; delete it by hand if it is no longer needed", false
+	}
 	labels := live.GetLabels()
 	if labels[render.LabelManagedBy] != render.ManagedByValue || labels[render.LabelSite] != m.site {
 		return change.Skipped, "not deleted: it no longer carries mk8s's ownership labels", false
@@ -77,7 +96,7 @@ func (m *Manager) mayDelete(ctx context.Context, live *unstructured.Unstructured
 	if !managedBy(live, FieldManager) {
 		return change.Skipped, "not deleted: mk8s does not manage any of its fields", false
 	}
-	if live.GetKind() == "Namespace" && live.GroupVersionKind().Group == "" && protectedNamespaces[live.GetName()] {
+	if isNamespace(live) && protectedNamespaces[live.GetName()] {
 		return change.Skipped, "not deleted: mk8s never deletes its own namespace nor the system namespaces", false
 	}
 	if live.GetDeletionTimestamp() != nil {
@@ -89,6 +108,10 @@ func (m *Manager) mayDelete(ctx context.Context, live *unstructured.Unstructured
 		}
 	}
 	return change.Deleted, "", false
+}
+
+func isNamespace(u *unstructured.Unstructured) bool {
+	return u.GetKind() == "Namespace" && u.GroupVersionKind().Group == ""
 }
 
 // managedBy reports whether a field manager applied fields of the object.
@@ -122,11 +145,11 @@ func (m *Manager) volumeBound(ctx context.Context, name string) (bool, string) {
 // prune deletes what judgeStale allows and updates the inventory: deleted and absent
 // objects leave it, objects whose deletion failed or was refused for a reason that may
 // pass (a bound volume) stay in it.
-func (m *Manager) prune(ctx context.Context, stale []InventoryEntry, inv *inventory) (change.Set, error) {
+func (m *Manager) prune(ctx context.Context, stale []InventoryEntry, inv *inventory, want []desired) (change.Set, error) {
 	if len(stale) == 0 {
 		return nil, nil
 	}
-	verdicts, err := m.judgeStale(ctx, stale)
+	verdicts, err := m.judgeStale(ctx, stale, inv, want)
 	if err != nil {
 		return nil, err
 	}
