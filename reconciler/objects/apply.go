@@ -8,6 +8,7 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -60,7 +61,14 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	}
 	m.takeApplied()
 	cs, applyErr := m.applyStaged(ctx, sel.check, opts)
-	applied := m.takeApplied()
+	applied, writes := m.takeApplied()
+	if applyErr != nil && writes == 0 {
+		// Refused before the first write (an object the API server rejects, say):
+		// nothing changed, and nothing new needs remembering.
+		err := explainApplyError(applyErr)
+		set.Add(change.Entry{Subject: failedSubject(applyErr), Action: change.Failed, Message: err.Error()})
+		return set.Sorted(), err
+	}
 
 	byID := make(map[string]desired, len(want))
 	for _, d := range want {
@@ -128,13 +136,16 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 	if len(check) == 0 {
 		return nil, nil
 	}
-	var defs, rest []*unstructured.Unstructured
+	var defs, classes, rest []*unstructured.Unstructured
 	for _, d := range check {
 		// ssa sorts its input in place and strips CRD caBundles: give it copies.
 		o := d.obj.DeepCopy()
-		if utils.IsClusterDefinition(o) || utils.IsClassDefinition(o) {
+		switch {
+		case utils.IsClusterDefinition(o):
 			defs = append(defs, o)
-		} else {
+		case utils.IsClassDefinition(o):
+			defs, classes = append(defs, o), append(classes, o.DeepCopy())
+		default:
 			rest = append(rest, o)
 		}
 	}
@@ -142,6 +153,19 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 		ForceSelector: map[string]string{render.AnnotationRecreate: "true"},
 		WaitInterval:  500 * time.Millisecond,
 		WaitTimeout:   opts.StageTimeout,
+	}
+	// Every object is checked by the server before anything is written, so that an
+	// object it refuses changes nothing: cluster definitions by ssa's own dry-run of
+	// their stage (the first), classes and the rest here. Only an object whose namespace
+	// or kind this apply creates cannot be checked yet; it is checked once they exist.
+	namespaces, kinds := createdBy(check)
+	deferrable := func(o *unstructured.Unstructured, err error) bool { return dependsOnPlanned(err, o, namespaces, kinds) }
+	if _, err := m.dryRunAll(ctx, classes, ao, deferrable); err != nil {
+		return nil, err
+	}
+	pre, err := m.dryRunAll(ctx, rest, ao, deferrable)
+	if err != nil {
+		return nil, err
 	}
 	var out []ssa.ChangeSetEntry
 	if len(defs) > 0 {
@@ -153,7 +177,7 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 			return out, err
 		}
 	}
-	cs, err := m.applyBulk(ctx, rest, ao)
+	cs, err := m.applyBulk(ctx, rest, pre, ao)
 	out = append(out, cs...)
 	return out, err
 }
@@ -176,6 +200,8 @@ func stateAfterApply(prev objectState, digest, liveRV string, action ssa.Action,
 	return st
 }
 
+// failedSubject names the object an apply error is about (Kind/namespace/name), or
+// "apply" when the error names none.
 func failedSubject(err error) string {
 	var ie *ImmutableError
 	if errors.As(err, &ie) {
@@ -184,8 +210,25 @@ func failedSubject(err error) string {
 	if e := explainApplyError(err); errors.As(e, &ie) {
 		return ie.Subject
 	}
+	var dr *ssaerrors.DryRunErr
+	if errors.As(err, &dr) && dr.InvolvedObject() != nil {
+		return subjectOf(dr.InvolvedObject())
+	}
+	var we *writeError
+	if errors.As(err, &we) {
+		return we.subject
+	}
 	return "apply"
 }
+
+// writeError is a failed write of one object.
+type writeError struct {
+	subject string
+	err     error
+}
+
+func (e *writeError) Error() string { return fmt.Sprintf("%s apply failed: %v", e.subject, e.err) }
+func (e *writeError) Unwrap() error { return e.err }
 
 // wait waits for the created and configured objects to be healthy (kstatus).
 func (m *Manager) wait(ctx context.Context, cs []ssa.ChangeSetEntry, timeout time.Duration) error {

@@ -282,6 +282,39 @@ func TestNamespaceInUseIsNotPruned(t *testing.T) {
 	}
 }
 
+// An object the API server refuses is found before anything is written: the namespaces,
+// classes and other objects of the same apply are not created, and no inventory is
+// written. Only objects whose namespace the same apply creates are checked later.
+func TestRefusedObjectChangesNothing(t *testing.T) {
+	site, ns := unique("refused"), unique("refused-ns")
+	bad := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": unique("bad-port"), "namespace": "default"},
+		"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(99999)}}}}}
+	class := storageClass(unique("refused-sc"), "xfs", nil)
+	node := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Node",
+		"metadata": map[string]any{"name": unique("refused-node")}}}
+	good := []*unstructured.Unstructured{namespace(ns), configMap(ns, "cm", nil), class, node, configMap("default", unique("cm"), nil)}
+	m := newManager(t, site, nil)
+	ctx := context.Background()
+	set, err := m.Apply(ctx, objects.ApplyOptions{Objects: owned(site, append(good, bad)...)})
+	if err == nil || !strings.Contains(err.Error(), "Service/default/"+bad.GetName()) || !strings.Contains(err.Error(), "spec.ports[0].port") {
+		t.Fatalf("want an error naming the object and the field, got %v", err)
+	}
+	if got := actions(set)["Service/default/"+bad.GetName()]; got != change.Failed {
+		t.Errorf("the refused object is %q in the set, want failed (%v)", got, set)
+	}
+	for _, o := range good {
+		if exists(t, m.Client(), o) {
+			t.Errorf("%s %s was written", o.GetKind(), o.GetName())
+		}
+	}
+	inv := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": objects.InventoryName(site), "namespace": objects.InventoryNamespace}}}
+	if exists(t, m.Client(), inv) {
+		t.Error("an inventory was written")
+	}
+}
+
 // A render that keeps none of the managed objects is refused, and nothing changes;
 // with AllowPruneAll it proceeds.
 func TestPruneEverythingIsRefused(t *testing.T) {

@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -17,27 +18,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// applyBulk applies the objects of the last stage (everything but cluster and class
-// definitions) with ssa's ApplyAll algorithm, made concurrent end to end:
-//
-//  1. every object is server-side dry-run applied, concurrently; the live object is
-//     read only when the object exists (a new object needs no GET). If any dry-run
-//     fails, nothing of the stage is written (as with ssa's ApplyAll);
-//  2. the objects whose dry-run result differs from the live object (ssa's drift rule:
-//     labels, annotations, or anything but metadata and status, normalised) are
-//     applied, concurrently.
-//
-// ssa's ApplyAll reads every object first and writes one object after the other; on
-// 1,000 objects that costs a third more requests and leaves the writes sequential
-// (see BENCHMARKS.md). Objects that opt in to recreation and hit an immutable field go
-// through ssa's ApplyAll, which deletes them, waits until they are gone and applies.
-func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructured, ao ssa.ApplyOptions) ([]ssa.ChangeSetEntry, error) {
-	type result struct {
-		entry ssa.ChangeSetEntry
-		apply bool
-		force bool
-	}
-	results := make([]result, len(objs))
+// dryRunResult is what the server-side dry-run of one object decided.
+type dryRunResult struct {
+	entry ssa.ChangeSetEntry
+	apply bool // the object is new or drifted: write it
+	force bool // an immutable field changed and the object opted in to recreation
+	// deferred: the dry-run failed only because the object's namespace or kind does
+	// not exist yet and this apply creates it; it is checked again once it exists.
+	deferred bool
+}
+
+// dryRunAll server-side dry-run applies every object, concurrently, and fails on the
+// first object the server refuses. The live object is read only when the object
+// exists (a new object needs no GET). An object for which deferrable says yes is marked
+// deferred instead of failing.
+func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructured, ao ssa.ApplyOptions,
+	deferrable func(*unstructured.Unstructured, error) bool) ([]dryRunResult, error) {
+	results := make([]dryRunResult, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
 	for i, obj := range objs {
@@ -45,8 +42,12 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 			dry := obj.DeepCopy()
 			err := m.client.Patch(gctx, dry, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(FieldManager))
 			if err != nil {
-				if utils.AnyInMetadata(obj, ao.ForceSelector) && ssaerrors.IsImmutableError(err) && !apierrors.IsNotFound(err) {
-					results[i] = result{force: true}
+				switch {
+				case utils.AnyInMetadata(obj, ao.ForceSelector) && ssaerrors.IsImmutableError(err) && !apierrors.IsNotFound(err):
+					results[i] = dryRunResult{force: true}
+					return nil
+				case deferrable != nil && deferrable(obj, err):
+					results[i] = dryRunResult{deferred: true}
 					return nil
 				}
 				return ssaerrors.NewDryRunErr(err, obj)
@@ -63,18 +64,53 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 					action = ssa.ConfiguredAction
 				}
 			}
-			results[i] = result{entry: changeSetEntry(obj, action), apply: action != ssa.UnchangedAction}
+			results[i] = dryRunResult{entry: changeSetEntry(obj, action), apply: action != ssa.UnchangedAction}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	return results, nil
+}
+
+// applyBulk applies the objects of the last stage (everything but cluster and class
+// definitions) with ssa's ApplyAll algorithm, made concurrent end to end:
+//
+//  1. every object has been server-side dry-run before anything was written (pre, from
+//     dryRunAll); the ones deferred then, because their namespace or kind did not exist,
+//     are dry-run now. If any dry-run fails, nothing more is written;
+//  2. the objects whose dry-run result differs from the live object (ssa's drift rule:
+//     labels, annotations, or anything but metadata and status, normalised) are
+//     applied, concurrently.
+//
+// ssa's ApplyAll reads every object first and writes one object after the other; on
+// 1,000 objects that costs a third more requests and leaves the writes sequential
+// (see BENCHMARKS.md). Objects that opt in to recreation and hit an immutable field go
+// through ssa's ApplyAll, which deletes them, waits until they are gone and applies.
+func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructured, pre []dryRunResult, ao ssa.ApplyOptions) ([]ssa.ChangeSetEntry, error) {
+	results := slices.Clone(pre)
+	var later []*unstructured.Unstructured
+	var at []int
+	for i, r := range results {
+		if r.deferred {
+			later, at = append(later, objs[i]), append(at, i)
+		}
+	}
+	if len(later) > 0 {
+		checked, err := m.dryRunAll(ctx, later, ao, nil)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range at {
+			results[i] = checked[j]
+		}
+	}
 
 	var mu sync.Mutex
 	var out []ssa.ChangeSetEntry
 	var force []*unstructured.Unstructured
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
 	for i, r := range results {
 		switch {
@@ -86,7 +122,7 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 			g.Go(func() error {
 				err := m.client.Patch(gctx, objs[i].DeepCopy(), client.Apply, client.ForceOwnership, client.FieldOwner(FieldManager))
 				if err != nil {
-					return fmt.Errorf("%s apply failed: %w", subjectOf(objs[i]), err)
+					return &writeError{subject: subjectOf(objs[i]), err: err}
 				}
 				mu.Lock()
 				out = append(out, r.entry)

@@ -39,6 +39,9 @@ type Manager struct {
 	// so the inventory can remember what we last wrote and whether we created it.
 	mu      sync.Mutex
 	applied map[string]written
+	// writes counts the real writes attempted (applies and deletes, successful or not):
+	// an apply that failed before the first one changed nothing.
+	writes int
 }
 
 // written is what a real server-side apply returned for one object.
@@ -86,7 +89,7 @@ func New(cfg *rest.Config, opts NewOptions) (*Manager, error) {
 		return nil, fmt.Errorf("objects: client: %w", err)
 	}
 	m := &Manager{mapper: mapper, site: opts.Site, concurrency: opts.Concurrency, applied: map[string]written{}}
-	m.client = interceptor.NewClient(base, interceptor.Funcs{Patch: m.recordApply})
+	m.client = interceptor.NewClient(base, interceptor.Funcs{Patch: m.recordApply, Delete: m.countDelete})
 	poller := polling.NewStatusPoller(m.client, mapper, polling.Options{})
 	m.rm = ssa.NewResourceManager(m.client, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})
 	m.rm.SetConcurrency(2)
@@ -111,11 +114,16 @@ func (m *Manager) Client() client.Client { return m.client }
 // recordApply passes every patch through and remembers the resourceVersion of the
 // objects that a real server-side apply wrote.
 func (m *Manager) recordApply(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	po := &client.PatchOptions{}
+	po.ApplyOptions(opts)
+	if len(po.DryRun) == 0 {
+		m.mu.Lock()
+		m.writes++
+		m.mu.Unlock()
+	}
 	if err := c.Patch(ctx, obj, patch, opts...); err != nil {
 		return err
 	}
-	po := &client.PatchOptions{}
-	po.ApplyOptions(opts)
 	if len(po.DryRun) > 0 || !strings.HasPrefix(string(patch.Type()), "application/apply-patch") {
 		return nil
 	}
@@ -129,12 +137,26 @@ func (m *Manager) recordApply(ctx context.Context, c client.WithWatch, obj clien
 	return nil
 }
 
-func (m *Manager) takeApplied() map[string]written {
+// countDelete counts a real deletion as a write attempt and passes it through.
+func (m *Manager) countDelete(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+	do := &client.DeleteOptions{}
+	do.ApplyOptions(opts)
+	if len(do.DryRun) == 0 {
+		m.mu.Lock()
+		m.writes++
+		m.mu.Unlock()
+	}
+	return c.Delete(ctx, obj, opts...)
+}
+
+// takeApplied returns what the real applies since the last call returned, and how many
+// writes were attempted.
+func (m *Manager) takeApplied() (map[string]written, int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := m.applied
-	m.applied = map[string]written{}
-	return out
+	out, n := m.applied, m.writes
+	m.applied, m.writes = map[string]written{}, 0
+	return out, n
 }
 
 // onlyManagedBy reports whether every field of the object is managed by one manager.

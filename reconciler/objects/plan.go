@@ -49,17 +49,7 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 
 	// What the plan creates, so that an object whose namespace or CRD does not exist
 	// yet is reported as created rather than failed.
-	namespaces, kinds := map[string]bool{}, map[string]bool{}
-	for _, d := range want {
-		switch d.obj.GetKind() {
-		case "Namespace":
-			namespaces[d.obj.GetName()] = true
-		case "CustomResourceDefinition":
-			k, _, _ := unstructured.NestedString(d.obj.Object, "spec", "names", "kind")
-			g, _, _ := unstructured.NestedString(d.obj.Object, "spec", "group")
-			kinds[g+"/"+k] = true
-		}
-	}
+	namespaces, kinds := createdBy(want)
 
 	var mu sync.Mutex
 	var errs []error
@@ -138,6 +128,23 @@ func (m *Manager) getLive(ctx context.Context, obj *unstructured.Unstructured) *
 		return nil
 	}
 	return live
+}
+
+// createdBy lists the namespaces and the kinds (group/Kind, from CRDs) that the
+// desired objects define.
+func createdBy(want []desired) (namespaces, kinds map[string]bool) {
+	namespaces, kinds = map[string]bool{}, map[string]bool{}
+	for _, d := range want {
+		switch d.obj.GetKind() {
+		case "Namespace":
+			namespaces[d.obj.GetName()] = true
+		case "CustomResourceDefinition":
+			k, _, _ := unstructured.NestedString(d.obj.Object, "spec", "names", "kind")
+			g, _, _ := unstructured.NestedString(d.obj.Object, "spec", "group")
+			kinds[g+"/"+k] = true
+		}
+	}
+	return namespaces, kinds
 }
 
 // dependsOnPlanned reports whether a dry-run failed only because the object's
