@@ -10,6 +10,9 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	"github.com/fluxcd/pkg/ssa/utils"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/reconciler/change"
@@ -60,7 +63,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		set.Add(change.Entry{Subject: subjectOf(d.obj), Action: change.Unchanged})
 	}
 	m.takeApplied()
-	cs, applyErr := m.applyStaged(ctx, sel.check, opts)
+	cs, applyErr := m.applyStaged(ctx, sel, opts)
 	applied, writes := m.takeApplied()
 	if applyErr != nil && writes == 0 {
 		// Refused before the first write (an object the API server rejects, say):
@@ -132,7 +135,8 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 // namespaces, cluster roles) and classes go through ssa's ApplyAllStaged, which waits
 // for them to be ready before anything that needs them; the rest goes through
 // applyBulk (each object dry-run first, written only when it drifted).
-func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOptions) ([]ssa.ChangeSetEntry, error) {
+func (m *Manager) applyStaged(ctx context.Context, sel *selection, opts ApplyOptions) ([]ssa.ChangeSetEntry, error) {
+	check := sel.check
 	if len(check) == 0 {
 		return nil, nil
 	}
@@ -159,11 +163,22 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 	// their stage (the first), classes and the rest here. Only an object whose namespace
 	// or kind this apply creates cannot be checked yet; it is checked once they exist.
 	namespaces, kinds := createdBy(check)
-	deferrable := func(o *unstructured.Unstructured, err error) bool { return dependsOnPlanned(err, o, namespaces, kinds) }
-	if _, err := m.dryRunAll(ctx, classes, ao, deferrable); err != nil {
+	absent, err := m.absentDefinitions(ctx, sel)
+	if err != nil {
 		return nil, err
 	}
-	pre, err := m.dryRunAll(ctx, rest, ao, deferrable)
+	absentNS, absentKinds := createdBy(absent)
+	later := deferral{
+		absent: func(o *unstructured.Unstructured) bool {
+			gvk := o.GroupVersionKind()
+			return absentNS[o.GetNamespace()] || absentKinds[gvk.Group+"/"+gvk.Kind]
+		},
+		refused: func(o *unstructured.Unstructured, err error) bool { return dependsOnPlanned(err, o, namespaces, kinds) },
+	}
+	if _, err := m.dryRunAll(ctx, classes, ao, later); err != nil {
+		return nil, err
+	}
+	pre, err := m.dryRunAll(ctx, rest, ao, later)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +195,32 @@ func (m *Manager) applyStaged(ctx context.Context, check []desired, opts ApplyOp
 	cs, err := m.applyBulk(ctx, rest, pre, ao)
 	out = append(out, cs...)
 	return out, err
+}
+
+// absentDefinitions are the namespaces and CRDs of the apply that do not exist yet. The
+// per-kind lists only see objects carrying our labels, so one that they did not find is
+// read to tell absent from not yet ours.
+func (m *Manager) absentDefinitions(ctx context.Context, sel *selection) ([]desired, error) {
+	var out []desired
+	for _, d := range sel.check {
+		kind := d.obj.GetKind()
+		if kind != "Namespace" && kind != "CustomResourceDefinition" {
+			continue
+		}
+		if _, found := sel.liveRV[d.id]; found {
+			continue
+		}
+		live := &metav1.PartialObjectMetadata{}
+		live.SetGroupVersionKind(d.obj.GroupVersionKind())
+		err := m.client.Get(ctx, clientKey(d.obj), live)
+		switch {
+		case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+			out = append(out, d)
+		case err != nil:
+			return nil, fmt.Errorf("%s: read: %w", subjectOf(d.obj), err)
+		}
+	}
+	return out, nil
 }
 
 // stateAfterApply is what the inventory remembers of an object the apply examined or

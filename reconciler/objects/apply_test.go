@@ -315,6 +315,32 @@ func TestRefusedObjectChangesNothing(t *testing.T) {
 	}
 }
 
+// The up-front check also covers objects in a namespace that exists already without
+// being mk8s's (one the site takes over): the namespace is not taken over when one of
+// its objects is refused.
+func TestRefusedObjectInExistingNamespaceChangesNothing(t *testing.T) {
+	e := needEnv(t)
+	site, ns := unique("refused-existing"), unique("refused-existing-ns")
+	ctx := context.Background()
+	if out, err := e.RunKubectl(ctx, "create", "namespace", ns); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	bad := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "bad-port", "namespace": ns},
+		"spec":     map[string]any{"ports": []any{map[string]any{"port": int64(0)}}}}}
+	good := configMap(ns, "cm", nil)
+	m := newManager(t, site, nil)
+	if _, err := m.Apply(ctx, objects.ApplyOptions{Objects: owned(site, namespace(ns), good, bad)}); err == nil {
+		t.Fatal("the refused object was accepted")
+	}
+	if exists(t, m.Client(), good) {
+		t.Error("the good ConfigMap was written")
+	}
+	if labels := get(t, m.Client(), namespace(ns)).GetLabels(); labels[render.LabelSite] != "" {
+		t.Errorf("the namespace was taken over: labels %v", labels)
+	}
+}
+
 // A render that keeps none of the managed objects is refused, and nothing changes;
 // with AllowPruneAll it proceeds.
 func TestPruneEverythingIsRefused(t *testing.T) {

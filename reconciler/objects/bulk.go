@@ -28,16 +28,29 @@ type dryRunResult struct {
 	deferred bool
 }
 
+// deferral says which objects cannot be dry-run yet because their namespace or kind
+// does not exist and this apply creates it.
+type deferral struct {
+	// absent: known up front (the per-kind lists did not find the namespace or CRD);
+	// such an object is not sent at all.
+	absent func(*unstructured.Unstructured) bool
+	// refused: the dry-run failed for that reason.
+	refused func(*unstructured.Unstructured, error) bool
+}
+
 // dryRunAll server-side dry-run applies every object, concurrently, and fails on the
 // first object the server refuses. The live object is read only when the object
-// exists (a new object needs no GET). An object for which deferrable says yes is marked
-// deferred instead of failing.
-func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructured, ao ssa.ApplyOptions,
-	deferrable func(*unstructured.Unstructured, error) bool) ([]dryRunResult, error) {
+// exists (a new object needs no GET). Objects the deferral names are marked deferred
+// instead.
+func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructured, ao ssa.ApplyOptions, later deferral) ([]dryRunResult, error) {
 	results := make([]dryRunResult, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
 	for i, obj := range objs {
+		if later.absent != nil && later.absent(obj) {
+			results[i] = dryRunResult{deferred: true}
+			continue
+		}
 		g.Go(func() error {
 			dry := obj.DeepCopy()
 			err := m.client.Patch(gctx, dry, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner(FieldManager))
@@ -46,7 +59,7 @@ func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructur
 				case utils.AnyInMetadata(obj, ao.ForceSelector) && ssaerrors.IsImmutableError(err) && !apierrors.IsNotFound(err):
 					results[i] = dryRunResult{force: true}
 					return nil
-				case deferrable != nil && deferrable(obj, err):
+				case later.refused != nil && later.refused(obj, err):
 					results[i] = dryRunResult{deferred: true}
 					return nil
 				}
@@ -98,7 +111,7 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 		}
 	}
 	if len(later) > 0 {
-		checked, err := m.dryRunAll(ctx, later, ao, nil)
+		checked, err := m.dryRunAll(ctx, later, ao, deferral{})
 		if err != nil {
 			return nil, err
 		}
