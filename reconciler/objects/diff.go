@@ -137,8 +137,9 @@ func splitLines(s string) []string {
 
 // credentialKey matches the keys of service configurations that hold credentials
 // (Dex static password hashes and client secrets, Alertmanager receiver passwords,
-// API keys, …). Over-matching only hides a value from a diff.
-var credentialKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|hash|bindpw|credential|key$)`)
+// API keys, and the Slack and webhook URLs that embed a token, which validate also
+// counts as credentials), … Over-matching only hides a value from a diff.
+var credentialKey = regexp.MustCompile(`(?i)(password|passwd|secret|token|hash|bindpw|credential|key$|webhook_url|api_url)`)
 
 // redactServiceConfigs masks credential values inside the config.yaml of service
 // configuration ConfigMaps (those carrying the effective-config digest), on both sides,

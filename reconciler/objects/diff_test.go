@@ -55,3 +55,24 @@ func TestCovered(t *testing.T) {
 		t.Error("longer list covered")
 	}
 }
+
+// The Alertmanager fields that validate warns about as credentials (Slack API URLs and
+// webhook URLs carry a token) are redacted in diffs too.
+func TestDiffRedactsAlertmanagerURLCredentials(t *testing.T) {
+	before := serviceCM("spec:\n  notification:\n    config:\n      global:\n        slack_api_url: https://hooks.slack.com/services/T0/B0/OLDTOKEN\n      receivers:\n      - name: chat\n        slack_configs:\n        - api_url: https://hooks.slack.com/services/T0/B0/CHATTOKEN\n          channel: '#ops'\n        msteams_configs:\n        - webhook_url: https://example.invalid/webhookb2/TEAMSTOKEN\n")
+	after := serviceCM("spec:\n  notification:\n    config:\n      global:\n        slack_api_url: https://hooks.slack.com/services/T0/B0/NEWTOKEN\n      receivers:\n      - name: chat\n        slack_configs:\n        - api_url: https://hooks.slack.com/services/T0/B0/CHATTOKEN\n          channel: '#ops'\n        msteams_configs:\n        - webhook_url: https://example.invalid/webhookb2/TEAMSTOKEN\n")
+	for _, pair := range [][2]*unstructured.Unstructured{{before, after}, {nil, after}, {before, nil}} {
+		d, err := unifiedDiff("ConfigMap/metalk8s-monitoring/metalk8s-alertmanager-config", pair[0], pair[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, leak := range []string{"OLDTOKEN", "NEWTOKEN", "CHATTOKEN", "TEAMSTOKEN", "hooks.slack.com"} {
+			if strings.Contains(d, leak) {
+				t.Errorf("diff leaks %s:\n%s", leak, d)
+			}
+		}
+		if (pair[0] == nil || pair[1] == nil) && !strings.Contains(d, "#ops") {
+			t.Errorf("diff hides a value that is not a credential:\n%s", d)
+		}
+	}
+}
