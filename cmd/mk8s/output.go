@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
+	yaml2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
@@ -33,13 +34,33 @@ func printData(w io.Writer, format string, v any, text func(io.Writer) error) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	case "yaml":
-		b, err := yaml.Marshal(v)
-		if err != nil {
+		return writeYAML(w, v)
+	default:
+		return text(w)
+	}
+}
+
+// writeYAML writes v as YAML with the fields in the order of its JSON form (struct
+// order: a plan's summary first, as in text and JSON) rather than sorted by name. JSON
+// is YAML: its JSON form is read as ordered mappings and written back by the same YAML
+// library sigs.k8s.io/yaml uses, so values are quoted exactly as before.
+func writeYAML(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml2.MapSlice
+	if err := yaml2.Unmarshal(b, &doc); err != nil {
+		// Not an object at the top: nothing to keep in order.
+		if b, err = yaml.JSONToYAML(b); err != nil {
 			return err
 		}
 		_, err = w.Write(b)
 		return err
-	default:
-		return text(w)
 	}
+	if b, err = yaml2.Marshal(doc); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }

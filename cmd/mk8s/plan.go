@@ -97,6 +97,10 @@ func printPlanMarkdown(w io.Writer, res reconciler.Result, planErr error) error 
 		}
 	}
 	if len(changed) == 0 {
+		if planErr != nil {
+			// The plan is incomplete: "No changes." would read as a clean plan.
+			return nil
+		}
 		_, err := fmt.Fprintln(w, "No changes.")
 		return err
 	}
@@ -106,14 +110,34 @@ func printPlanMarkdown(w io.Writer, res reconciler.Result, planErr error) error 
 		if e.Host != "" {
 			subject = e.Host + " " + subject
 		}
-		fmt.Fprintf(w, "| %s | `%s` | %s |\n", e.Action, subject, strings.ReplaceAll(e.Message, "|", "\\|"))
+		note := strings.ReplaceAll(strings.TrimRight(e.Message, "\n"), "|", "\\|")
+		// A line break would end the table row (a host's stderr has several lines).
+		note = strings.ReplaceAll(strings.ReplaceAll(note, "\r\n", "\n"), "\n", "<br>")
+		fmt.Fprintf(w, "| %s | `%s` | %s |\n", e.Action, subject, note)
 	}
 	for _, e := range changed {
 		if e.Diff == "" {
 			continue
 		}
-		fmt.Fprintf(w, "\n<details><summary><code>%s</code> %s</summary>\n\n```diff\n%s\n```\n\n</details>\n",
-			e.Subject, e.Action, strings.TrimRight(e.Diff, "\n"))
+		// The fence is longer than any run of backticks in the diff, so that a value
+		// holding ``` does not end the code block.
+		fence := strings.Repeat("`", max(3, longestRun(e.Diff, '`')+1))
+		fmt.Fprintf(w, "\n<details><summary><code>%s</code> %s</summary>\n\n%sdiff\n%s\n%s\n\n</details>\n",
+			e.Subject, e.Action, fence, strings.TrimRight(e.Diff, "\n"), fence)
 	}
 	return nil
+}
+
+// longestRun is the length of the longest run of c in s.
+func longestRun(s string, c rune) int {
+	longest, n := 0, 0
+	for _, r := range s {
+		if r != c {
+			n = 0
+			continue
+		}
+		n++
+		longest = max(longest, n)
+	}
+	return longest
 }
