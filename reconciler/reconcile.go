@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
@@ -48,6 +51,9 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 			Objects: p.objs, AllowPruneAll: opts.AllowPruneAll, Wait: opts.Wait, WaitTimeout: opts.WaitTimeout,
 		})
 		res.Objects = set
+		if err != nil && len(set) == 0 {
+			err = clusterError(ctx, opts.Kube, err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("objects: %w", locate(err, p.site)))
 		}
@@ -73,6 +79,12 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 		} else {
 			hs, err := opts.Hosts.Plan(ctx, p.site)
 			res.Hosts = hs
+			if err == nil {
+				// A host that could not be planned (unreachable, refused host key, failed
+				// probe) is an entry, not an error, to the host half: the plan is incomplete
+				// and reconcile would fail on it, so the plan fails too.
+				err = failedHosts(hs)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("hosts: %w", err))
 			}
@@ -81,6 +93,9 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 	if !opts.HostsOnly {
 		set, err := p.mgr.Plan(ctx, objects.PlanOptions{Objects: p.objs, AllowPruneAll: opts.AllowPruneAll})
 		res.Objects = set
+		if err != nil && len(set) == 0 {
+			err = clusterError(ctx, opts.Kube, err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("objects: %w", locate(err, p.site)))
 		}
@@ -88,8 +103,27 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
-// locate prefixes the errors about a desired object that came from manifests/ with the
-// file and line of its document.
+// clusterError replaces the error of an object half that did nothing by a clear one
+// when the cluster itself cannot be used (unreachable, certificate refused, credentials
+// refused): the discovery behind the first request reports those as, say, "failed to
+// get server groups: unknown", under the name of whichever object came first. It costs
+// one request, and only after a failure.
+func clusterError(ctx context.Context, cfg *rest.Config, err error) error {
+	if cfg == nil || ctx.Err() != nil {
+		return err
+	}
+	d, derr := discovery.NewDiscoveryClientForConfig(cfg)
+	if derr != nil {
+		return err
+	}
+	if perr := d.RESTClient().Get().AbsPath("/api").Do(ctx).Error(); perr != nil {
+		return fmt.Errorf("cannot use the cluster at %s (check the kubeconfig's server, certificate authority and credentials): %w", cfg.Host, perr)
+	}
+	return err
+}
+
+// locate prefixes the errors about a desired object that came from manifests/ (out of
+// scope, or refused by the API server) with the file and line of its document.
 func locate(err error, site *schema.Site) error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
@@ -98,11 +132,10 @@ func locate(err error, site *schema.Site) error {
 		}
 		return errors.Join(out...)
 	}
-	var se *objects.ScopeError
-	if site == nil || !errors.As(err, &se) {
+	o := objects.ObjectOf(err)
+	if site == nil || o == nil {
 		return err
 	}
-	o := se.Object
 	for _, m := range site.Manifests {
 		if m.APIVersion != o.GetAPIVersion() || m.Kind != o.GetKind() || m.Namespace != o.GetNamespace() || m.Name != o.GetName() {
 			continue
@@ -185,6 +218,20 @@ func checkLoaded(site *schema.Site, diags diag.List) (*schema.Site, diag.List, e
 		return nil, diags, fmt.Errorf("%w:\n%s", ErrInvalidSite, strings.Join(lines, "\n"))
 	}
 	return site, diags, nil
+}
+
+// failedHosts names the hosts that have a failed entry.
+func failedHosts(set change.Set) error {
+	var names []string
+	for _, e := range set {
+		if e.Action == change.Failed && !slices.Contains(names, e.Host) {
+			names = append(names, e.Host)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the plan failed on hosts: %s", strings.Join(names, ", "))
 }
 
 func hostsUnavailable() change.Set {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/metalk8s/mk8s/reconciler/change"
@@ -64,5 +65,30 @@ func TestHalves(t *testing.T) {
 	res, _ = Plan(context.Background(), Options{Dir: site, HostsOnly: true})
 	if len(res.Hosts) != 1 || res.Hosts[0].Action != change.Skipped {
 		t.Errorf("no host reconciler: %v", res.Hosts)
+	}
+}
+
+type unreachableHosts struct{}
+
+func (unreachableHosts) Plan(context.Context, *schema.Site) (change.Set, error) {
+	return change.Set{
+		{Host: "bootstrap", Subject: "File /etc/x", Action: change.Configured},
+		{Host: "worker-1", Subject: "Host 10.0.0.1:22", Action: change.Failed, Message: "dial: connection refused"},
+	}, nil
+}
+
+func (unreachableHosts) Apply(context.Context, *schema.Site) (change.Set, error) {
+	return nil, errors.New("not used")
+}
+
+// A host that could not be planned makes the plan fail (exit 1), as the reconcile it
+// announces would, instead of passing for a plan with pending changes or none.
+func TestPlanFailsWhenAHostCannotBePlanned(t *testing.T) {
+	res, err := Plan(context.Background(), Options{Dir: filepath.Join("..", "site-example"), Hosts: unreachableHosts{}, HostsOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "worker-1") || strings.Contains(err.Error(), "bootstrap") {
+		t.Fatalf("want an error naming worker-1 only, got %v", err)
+	}
+	if len(res.Hosts) != 2 {
+		t.Errorf("the entries are still reported: %v", res.Hosts)
 	}
 }

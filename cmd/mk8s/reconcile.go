@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,11 +77,50 @@ func restConfigFrom(path string) (*rest.Config, error) {
 	if path != "" {
 		rules.ExplicitPath = path
 	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, fmt.Errorf("kubeconfig: %w", explainKubeconfig(cc, path, err))
 	}
 	return cfg, nil
+}
+
+// explainKubeconfig replaces client-go's answer for a kubeconfig it finds empty or
+// invalid ("no configuration has been provided, try setting KUBERNETES_MASTER") by what
+// is wrong with it: no file at all, no current-context, a current-context that does not
+// exist, or a context naming a cluster the file does not define.
+func explainKubeconfig(cc clientcmd.ClientConfig, path string, err error) error {
+	if !clientcmd.IsEmptyConfig(err) && !clientcmd.IsConfigurationInvalid(err) {
+		return err
+	}
+	raw, rerr := cc.RawConfig()
+	if rerr != nil {
+		return err
+	}
+	from := path
+	if from == "" {
+		from = "the default kubeconfig ($KUBECONFIG, ~/.kube/config)"
+	}
+	if len(raw.Contexts) == 0 && len(raw.Clusters) == 0 {
+		if path == "" {
+			return errors.New("no kubeconfig found: pass --kubeconfig FILE or set KUBECONFIG")
+		}
+		return fmt.Errorf("%s defines no cluster and no context", from)
+	}
+	if raw.CurrentContext == "" {
+		names := slices.Sorted(maps.Keys(raw.Contexts))
+		return fmt.Errorf("%s sets no current-context (its contexts: %s); set one with kubectl config use-context",
+			from, strings.Join(names, ", "))
+	}
+	c, ok := raw.Contexts[raw.CurrentContext]
+	if !ok {
+		names := slices.Sorted(maps.Keys(raw.Contexts))
+		return fmt.Errorf("%s: current-context %q is not one of its contexts (%s)", from, raw.CurrentContext, strings.Join(names, ", "))
+	}
+	if raw.Clusters[c.Cluster] == nil {
+		return fmt.Errorf("%s: context %q names cluster %q, which it does not define", from, raw.CurrentContext, c.Cluster)
+	}
+	return err
 }
 
 // runResult is the data form of reconcile and plan (-o json|yaml).

@@ -2,6 +2,8 @@ package objects
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +68,28 @@ func TestPlanAndReconcileCLI(t *testing.T) {
 	}
 	if _, _, code = runMk8s(t, append([]string{"plan", "--exit-code"}, base...)...); code != 0 {
 		t.Errorf("plan after reconcile: exit %d, want 0", code)
+	}
+}
+
+// A manifest the API server refuses (here an out-of-range port) fails plan and
+// reconcile with exit 1 and an error naming its file and line, and nothing is written.
+func TestManifestRefusedByServerNamesFileAndLine(t *testing.T) {
+	env := kubeenv.StartT(t)
+	dir := copySite(t)
+	base := []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--objects-only"}
+	doc := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n  namespace: default\n---\n" +
+		"apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  ports:\n    - port: 70000\n"
+	if err := os.WriteFile(filepath.Join(dir, "manifests", "bad.yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "manifests/bad.yaml:7: Service/default/bad: the API server refused the object: "
+	for _, cmd := range [][]string{{"plan", "--exit-code"}, {"reconcile", "--once"}} {
+		out, errOut, code := runMk8s(t, append(cmd, base...)...)
+		if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "spec.ports[0].port") {
+			t.Errorf("%s: exit %d, want 1 and %q\n%s%s", cmd[0], code, want, out, errOut)
+		}
+	}
+	if _, found := getObj(t, newClient(t, env), "v1", "ConfigMap", "default", "fine"); found {
+		t.Error("a refused manifest let the rest of its stage be written")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/reconciler/render"
 )
@@ -21,6 +22,8 @@ type ImmutableError struct {
 	Fields []string
 	// Err is the server's answer.
 	Err error
+	// Object is the desired object (nil when unknown).
+	Object *unstructured.Unstructured
 }
 
 func (e *ImmutableError) Error() string {
@@ -35,6 +38,39 @@ func (e *ImmutableError) Error() string {
 
 func (e *ImmutableError) Unwrap() error { return e.Err }
 
+// RefusedError is the API server's refusal of a desired object (other than an
+// immutable field): invalid, forbidden, or needing what does not exist.
+type RefusedError struct {
+	// Object is the desired object.
+	Object *unstructured.Unstructured
+	// Err is the server's answer.
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s: the API server refused the object: %s", subjectOf(e.Object), serverMessage(e.Err))
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ObjectOf returns the desired object an error of Apply or Plan is about (a
+// ScopeError, an ImmutableError or a RefusedError), or nil.
+func ObjectOf(err error) *unstructured.Unstructured {
+	var se *ScopeError
+	if errors.As(err, &se) {
+		return se.Object
+	}
+	var ie *ImmutableError
+	if errors.As(err, &ie) && ie.Object != nil {
+		return ie.Object
+	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return re.Object
+	}
+	return nil
+}
+
 // explainApplyError turns ssa's errors into messages that name the object and, for
 // immutable fields, the field and the way out.
 func explainApplyError(err error) error {
@@ -45,9 +81,9 @@ func explainApplyError(err error) error {
 	obj := dr.InvolvedObject()
 	under := dr.Unwrap()
 	if !isImmutable(under) {
-		return fmt.Errorf("%s: the API server refused the object: %s", subjectOf(obj), serverMessage(under))
+		return &RefusedError{Object: obj, Err: under}
 	}
-	return &ImmutableError{Subject: subjectOf(obj), Fields: causeFields(under), Err: under}
+	return &ImmutableError{Subject: subjectOf(obj), Fields: causeFields(under), Err: under, Object: obj}
 }
 
 var immutableRE = regexp.MustCompile(`(?i)(is\s+immutable|immutable\s+field|field is immutable|updates to .* are forbidden|may not change|cannot be changed)`)
