@@ -69,7 +69,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		// Refused before the first write (an object the API server rejects, say):
 		// nothing changed, and nothing new needs remembering.
 		err := explainApplyError(applyErr)
-		set.Add(change.Entry{Subject: failedSubject(applyErr), Action: change.Failed, Message: err.Error()})
+		set = append(set, stopped(applyErr, err, sel.check, nil, stale)...)
 		return set.Sorted(), err
 	}
 
@@ -116,7 +116,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 			}
 		}
 		err := explainApplyError(applyErr)
-		set.Add(change.Entry{Subject: failedSubject(applyErr), Action: change.Failed, Message: err.Error()})
+		set = append(set, stopped(applyErr, err, sel.check, done, stale)...)
 		return set.Sorted(), errors.Join(err, m.saveInventory(ctx, inv))
 	}
 
@@ -241,6 +241,25 @@ func stateAfterApply(prev objectState, digest, liveRV string, action ssa.Action,
 	return st
 }
 
+// stopped reports an apply that stopped on applyErr (explained as err): the object it
+// stopped at failed, and every other object it did not get to (not done, and the
+// prunes) is skipped, so that the result still has one entry per object.
+func stopped(applyErr, err error, check []desired, done map[string]bool, stale []InventoryEntry) change.Set {
+	failed := failedSubject(applyErr)
+	set := change.Set{{Subject: failed, Action: change.Failed, Message: err.Error()}}
+	for _, d := range check {
+		if s := subjectOf(d.obj); !done[d.id] && s != failed {
+			set.Add(change.Entry{Subject: s, Action: change.Skipped, Message: "not applied: the apply stopped at " + failed})
+		}
+	}
+	for _, e := range stale {
+		if u, err := e.stub(); err == nil {
+			set.Add(change.Entry{Subject: subjectOf(u), Action: change.Skipped, Message: "not pruned: the apply stopped at " + failed})
+		}
+	}
+	return set
+}
+
 // failedSubject names the object an apply error is about (Kind/namespace/name), or
 // "apply" when the error names none.
 func failedSubject(err error) string {
@@ -250,6 +269,9 @@ func failedSubject(err error) string {
 	}
 	if e := explainApplyError(err); errors.As(e, &ie) {
 		return ie.Subject
+	}
+	if o := ObjectOf(explainApplyError(err)); o != nil {
+		return subjectOf(o)
 	}
 	var dr *ssaerrors.DryRunErr
 	if errors.As(err, &dr) && dr.InvolvedObject() != nil {

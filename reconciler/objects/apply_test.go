@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -306,6 +307,10 @@ func TestRefusedObjectChangesNothing(t *testing.T) {
 	for _, o := range good {
 		if exists(t, m.Client(), o) {
 			t.Errorf("%s %s was written", o.GetKind(), o.GetName())
+		}
+		// Every object still has its entry: the result names what was not applied.
+		if got := actions(set)[utils.FmtUnstructured(o)]; got != change.Skipped {
+			t.Errorf("%s is %q in the set, want skipped (%v)", utils.FmtUnstructured(o), got, set)
 		}
 	}
 	inv := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
