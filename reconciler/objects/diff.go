@@ -3,6 +3,7 @@ package objects
 import (
 	"fmt"
 	"maps"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -257,7 +258,12 @@ func redactPair(b, a any, secret bool) (any, any) {
 		}
 		return listOrNil(outB, bIsList), listOrNil(outA, aIsList)
 	}
-	return b, a
+	rb, ra := redactURLPassword(b, ""), redactURLPassword(a, "")
+	if rb == ra && fmt.Sprint(b) != fmt.Sprint(a) {
+		// Only the password changed: say so, as for other credentials.
+		rb, ra = redactURLPassword(b, " (before)"), redactURLPassword(a, " (after)")
+	}
+	return rb, ra
 }
 
 // isCollection: a credential key over a map or list (staticPasswords) is searched
@@ -282,4 +288,23 @@ func listOrNil(l []any, was bool) any {
 		return nil
 	}
 	return l
+}
+
+// redactURLPassword masks the password of a URL value (https://user:password@host/…,
+// as in an Alertmanager webhook url), whatever its key is called; note follows the mask.
+func redactURLPassword(v any, note string) any {
+	s, ok := v.(string)
+	if !ok || !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return v
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, set := u.User.Password(); !set {
+		return v
+	}
+	user := url.User(u.User.Username()).String()
+	u.User = url.User(u.User.Username())
+	return strings.Replace(u.String(), "://"+user+"@", "://"+user+":"+Redacted+note+"@", 1)
 }

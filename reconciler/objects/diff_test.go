@@ -76,3 +76,25 @@ func TestDiffRedactsAlertmanagerURLCredentials(t *testing.T) {
 		}
 	}
 }
+
+// A password inside a URL (an Alertmanager webhook with basic auth in its url) is
+// masked whatever the key is called; the rest of the URL stays readable.
+func TestDiffRedactsURLPasswords(t *testing.T) {
+	conf := func(pw string) string {
+		return "spec:\n  notification:\n    config:\n      receivers:\n      - name: hook\n        webhook_configs:\n        - url: https://alert:" + pw + "@hooks.example.invalid/in\n"
+	}
+	d, err := unifiedDiff("ConfigMap/metalk8s-monitoring/metalk8s-alertmanager-config", serviceCM(conf("old-pass")), serviceCM(conf("new-pass")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{"old-pass", "new-pass"} {
+		if strings.Contains(d, leak) {
+			t.Errorf("diff leaks %s:\n%s", leak, d)
+		}
+	}
+	for _, want := range []string{"- url: https://alert:*** (before)@hooks.example.invalid/in", "- url: https://alert:*** (after)@hooks.example.invalid/in"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff lacks %q:\n%s", want, d)
+		}
+	}
+}
