@@ -80,7 +80,7 @@ func (m *Manager) selectChanged(ctx context.Context, want []desired, inv *invent
 			// see whether our fields are intact.
 			full := &unstructured.Unstructured{}
 			full.SetGroupVersionKind(d.obj.GroupVersionKind())
-			if err := m.client.Get(ctx, client.ObjectKeyFromObject(d.obj), full); err == nil && covered(d.obj.Object, full.Object) {
+			if err := m.client.Get(ctx, client.ObjectKeyFromObject(d.obj), full); err == nil && coveredObject(d.obj, full) {
 				sel.unchanged = append(sel.unchanged, d)
 				sel.liveRV[d.id] = full.GetResourceVersion()
 			} else {
@@ -88,7 +88,29 @@ func (m *Manager) selectChanged(ctx context.Context, want []desired, inv *invent
 			}
 		}
 	}
+	var nodes map[string]*unstructured.Unstructured
+	for i, d := range sel.check {
+		if !isNode(d.obj) {
+			continue
+		}
+		if nodes == nil {
+			if nodes, err = m.liveNodes(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if sel.check[i], err = keepSystemTaints(d, nodes[d.obj.GetName()]); err != nil {
+			return nil, err
+		}
+	}
 	return sel, nil
+}
+
+// coveredObject is covered for whole objects (a Node's taints are a set; see taints.go).
+func coveredObject(want, have *unstructured.Unstructured) bool {
+	if isNode(want) {
+		return nodeCovered(want.Object, have.Object)
+	}
+	return covered(want.Object, have.Object)
 }
 
 // listLive lists, once per kind and metadata only, the objects carrying the site's
