@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 var (
@@ -202,12 +203,17 @@ func (l *loader) node(dc *docCheck) {
 		n.Roles = append(n.Roles, role)
 	}
 	slices.Sort(n.Roles)
+	checkLabels(dc, "metadata.labels", n.Labels)
+	n.Unschedulable, _ = mapAt(d, "spec")["unschedulable"].(bool)
 	for i, t := range listAt(d, "spec", "taints") {
 		tm, _ := t.(map[string]any)
 		n.Taints = append(n.Taints, Taint{Key: strAt(tm, "key"), Value: strAt(tm, "value"), Effect: strAt(tm, "effect")})
 		if key := strAt(tm, "key"); key != "" && !qualifiedName.MatchString(key) {
 			dc.errorf(fmt.Sprintf("spec.taints[%d].key", i), "expected a qualified name such as node-role.kubernetes.io/infra",
 				"invalid taint key %q", key)
+		}
+		if f, v := fmt.Sprintf("spec.taints[%d].value", i), strAt(tm, "value"); !dc.isBad(f) && len(validation.IsValidLabelValue(v)) > 0 {
+			dc.errorf(f, labelValueAllowed, "invalid taint value %q", v)
 		}
 	}
 	a := n.Annotations
@@ -241,6 +247,27 @@ func (l *loader) node(dc *docCheck) {
 	l.site.Nodes = append(l.site.Nodes, n)
 }
 
+const labelValueAllowed = "expected empty, or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+
+// checkLabels refuses the label keys and values the API server would refuse, so that
+// validate reports them with their place rather than the apply failing.
+func checkLabels(dc *docCheck, field string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		f := joinPath(field, k)
+		if dc.isBad(f) {
+			continue
+		}
+		if len(validation.IsQualifiedName(k)) > 0 {
+			dc.errorf(f, "expected a label key: an optional DNS subdomain and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+				"invalid label key %q", k)
+			continue
+		}
+		if len(validation.IsValidLabelValue(labels[k])) > 0 {
+			dc.errorf(f, labelValueAllowed, "invalid label value %q", labels[k])
+		}
+	}
+}
+
 var qualifiedName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
 
 func truncate(s string, n int) string {
@@ -260,6 +287,8 @@ func (l *loader) volume(dc *docCheck) {
 		Annotations: stringMap(md["annotations"]), NodeName: strAt(spec, "nodeName"),
 		StorageClassName: strAt(spec, "storageClassName"), Mode: strAt(spec, "mode"),
 		TemplateLabels: stringMap(mapAt(spec, "template", "metadata")["labels"])}
+	checkLabels(dc, "metadata.labels", v.Labels)
+	checkLabels(dc, "spec.template.metadata.labels", v.TemplateLabels)
 	var sources []string
 	if m := mapAt(spec, "rawBlockDevice"); m != nil {
 		v.RawBlockDevice = &RawBlockDevice{DevicePath: strAt(m, "devicePath")}
@@ -306,6 +335,10 @@ func (l *loader) storageClass(dc *docCheck) {
 		Annotations: stringMap(md["annotations"]), Provisioner: strAt(d, "provisioner"),
 		ReclaimPolicy: strAt(d, "reclaimPolicy"), VolumeBindingMode: strAt(d, "volumeBindingMode"),
 		MountOptions: stringList(d["mountOptions"]), Parameters: stringMap(d["parameters"])}
+	checkLabels(dc, "metadata.labels", sc.Labels)
+	if b, ok := d["allowVolumeExpansion"].(bool); ok {
+		sc.AllowVolumeExpansion = &b
+	}
 	if opts, ok := sc.Parameters["mkfsOptions"]; ok && !dc.isBad("parameters.mkfsOptions") {
 		var list []string
 		// "null" decodes to a nil list without error, but MetalK8s iterates the decoded value.

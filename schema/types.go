@@ -181,7 +181,9 @@ type Node struct {
 	// Roles are the names after node-role.kubernetes.io/, sorted.
 	Roles  []string `json:"roles"`
 	Taints []Taint  `json:"taints,omitempty"`
-	SSH    SSH      `json:"ssh"`
+	// Unschedulable is spec.unschedulable (a cordoned node); false when not declared.
+	Unschedulable bool `json:"unschedulable,omitempty"`
+	SSH           SSH  `json:"ssh"`
 }
 
 // HasRole reports whether the node carries a role label.
@@ -246,7 +248,9 @@ type StorageClass struct {
 	Provisioner       string            `json:"provisioner"`
 	ReclaimPolicy     string            `json:"reclaimPolicy,omitempty"`
 	VolumeBindingMode string            `json:"volumeBindingMode,omitempty"`
-	MountOptions      []string          `json:"mountOptions,omitempty"`
+	// AllowVolumeExpansion is nil when the document does not set it.
+	AllowVolumeExpansion *bool    `json:"allowVolumeExpansion,omitempty"`
+	MountOptions         []string `json:"mountOptions,omitempty"`
 	// Parameters hold fsType (xfs|ext4) and mkfsOptions (a JSON-encoded string array).
 	Parameters map[string]string `json:"parameters,omitempty"`
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/schema"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
@@ -38,7 +39,10 @@ the exit code: validate exits 0 when the site has no error, 1 otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := g.logger()
 			log.Info("validating site", "dir", args[0])
-			_, diags := schema.LoadDir(cmd.Context(), args[0])
+			site, diags := schema.LoadDir(cmd.Context(), args[0])
+			if site != nil && !diags.HasErrors() {
+				diags = append(diags, render.Check(site)...)
+			}
 			res := validateResult{Valid: !diags.HasErrors(), Errors: diags.Errors().Sort(), Warnings: diags.Warnings().Sort()}
 			if res.Errors == nil {
 				res.Errors = []diag.Diagnostic{}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,5 +116,23 @@ func TestValidateHelp(t *testing.T) {
 	out, _, code := runValidateCLI(t, "validate", "--help")
 	if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "mk8s validate ./site -o json") {
 		t.Errorf("help: exit %d\n%s", code, out)
+	}
+}
+
+// A site whose documents render the same object twice is invalid for validate, as it
+// is for reconcile: CI must not call valid a site the reconciler refuses.
+func TestValidateRefusesDuplicateRenderedObjects(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../site-example")); err != nil {
+		t.Fatal(err)
+	}
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: metalk8s-monitoring\n"
+	if err := os.WriteFile(filepath.Join(dir, "manifests", "ns.yaml"), []byte(ns), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runValidateCLI(t, "validate", dir)
+	want := `manifests/ns.yaml:4: metadata.name: Namespace "metalk8s-monitoring" is also rendered from the namespace of the metalk8s-monitoring service configurations`
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("exit %d, output:\n%s\nwant exit 1 and %q", code, out, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalk8s/mk8s/schema"
+	"github.com/metalk8s/mk8s/schema/diag"
 )
 
 //go:embed crds/volume.yaml
@@ -97,8 +99,55 @@ func (r *renderer) all() error {
 	return nil
 }
 
+// DuplicateError says two parts of the site render the same object (same group, kind,
+// namespace and name), such as a manifest that declares a Namespace an Environment also
+// declares. File, Line and Field locate the second one (File is empty when it is an
+// object of the platform); First says where the first one comes from.
+type DuplicateError struct {
+	File  string
+	Line  int
+	Field string
+	// Kind, Namespace and Name identify the object.
+	Kind, Namespace, Name string
+	First                 string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("%s: %s %q is also rendered from %s; object names must be unique",
+		e.origin(), e.Kind, joinNS(e.Namespace, e.Name), e.First)
+}
+
+func (e *DuplicateError) origin() string {
+	if e.File == "" {
+		return "site"
+	}
+	return e.File + ":" + strconv.Itoa(e.Line)
+}
+
+// origin is where a rendered object comes from: a document of the site (src, and the
+// field that names the object), or a text naming a part of the platform.
+type origin struct {
+	src   *schema.Source
+	field string
+	text  string
+}
+
+func fromDoc(src schema.Source, field string) origin { return origin{src: &src, field: field} }
+
+func fromPlatform(text string) origin { return origin{text: text} }
+
+func (o origin) String() string {
+	if o.src == nil {
+		return o.text
+	}
+	if o.src.File == "" {
+		return "site"
+	}
+	return o.src.File + ":" + strconv.Itoa(o.src.LineOf(o.field))
+}
+
 // add sets the ownership labels and records the object, refusing duplicates.
-func (r *renderer) add(obj map[string]any, origin string) error {
+func (r *renderer) add(obj map[string]any, from origin) error {
 	u := &unstructured.Unstructured{Object: obj}
 	labels := u.GetLabels()
 	if labels == nil {
@@ -109,10 +158,13 @@ func (r *renderer) add(obj map[string]any, origin string) error {
 	gvk := u.GroupVersionKind()
 	key := gvk.Group + "/" + gvk.Kind + "/" + u.GetNamespace() + "/" + u.GetName()
 	if prev, ok := r.origin[key]; ok {
-		return fmt.Errorf("%s: %s %q is also rendered from %s; object names must be unique",
-			origin, gvk.Kind, joinNS(u.GetNamespace(), u.GetName()), prev)
+		e := &DuplicateError{Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName(), First: prev, Field: from.field}
+		if from.src != nil && from.src.File != "" {
+			e.File, e.Line = from.src.File, from.src.LineOf(from.field)
+		}
+		return e
 	}
-	r.origin[key] = origin
+	r.origin[key] = from.String()
 	r.objs = append(r.objs, u)
 	return nil
 }
@@ -156,6 +208,7 @@ func (r *renderer) nodes() error {
 			"kind":       "Node",
 			"metadata":   metadata(n.Name, "", labels, ann),
 		}
+		spec := map[string]any{}
 		if len(n.Taints) > 0 {
 			taints := make([]any, 0, len(n.Taints))
 			for _, t := range n.Taints {
@@ -165,9 +218,17 @@ func (r *renderer) nodes() error {
 				}
 				taints = append(taints, m)
 			}
-			obj["spec"] = map[string]any{"taints": taints}
+			spec["taints"] = taints
 		}
-		if err := r.add(obj, where(n.Source)); err != nil {
+		// Only a cordon the site declares is rendered: mk8s then owns it, and removing
+		// it from the file uncordons the node. An undeclared one is left to others.
+		if n.Unschedulable {
+			spec["unschedulable"] = true
+		}
+		if len(spec) > 0 {
+			obj["spec"] = spec
+		}
+		if err := r.add(obj, fromDoc(n.Source, "metadata.name")); err != nil {
 			return err
 		}
 	}
@@ -179,7 +240,7 @@ func (r *renderer) volumes() error {
 	if err := yaml.Unmarshal(volumeCRD, &crd); err != nil {
 		return fmt.Errorf("render: embedded Volume CRD: %w", err)
 	}
-	if err := r.add(crd, "the Volume CRD of mk8s"); err != nil {
+	if err := r.add(crd, fromPlatform("the Volume CRD of mk8s")); err != nil {
 		return err
 	}
 	for _, v := range r.site.Volumes {
@@ -205,7 +266,7 @@ func (r *renderer) volumes() error {
 			"metadata":   metadata(v.Name, "", copyMap(v.Labels), copyMap(v.Annotations)),
 			"spec":       spec,
 		}
-		if err := r.add(obj, where(v.Source)); err != nil {
+		if err := r.add(obj, fromDoc(v.Source, "metadata.name")); err != nil {
 			return err
 		}
 	}
@@ -226,6 +287,9 @@ func (r *renderer) storageClasses() error {
 		if sc.VolumeBindingMode != "" {
 			obj["volumeBindingMode"] = sc.VolumeBindingMode
 		}
+		if sc.AllowVolumeExpansion != nil {
+			obj["allowVolumeExpansion"] = *sc.AllowVolumeExpansion
+		}
 		if len(sc.MountOptions) > 0 {
 			opts := make([]any, len(sc.MountOptions))
 			for i, o := range sc.MountOptions {
@@ -236,7 +300,7 @@ func (r *renderer) storageClasses() error {
 		if len(sc.Parameters) > 0 {
 			obj["parameters"] = anyMap(sc.Parameters)
 		}
-		if err := r.add(obj, where(sc.Source)); err != nil {
+		if err := r.add(obj, fromDoc(sc.Source, "metadata.name")); err != nil {
 			return err
 		}
 	}
@@ -251,24 +315,24 @@ func (r *renderer) services() error {
 	for _, svc := range schema.Services() {
 		namespaces[svc.Namespace] = true
 		data := ""
-		origin := "the " + svc.Kind + " platform defaults"
+		from := fromPlatform("the " + svc.Kind + " platform defaults")
 		if o, ok := r.site.Service(svc.Kind); ok {
-			origin = where(o.Source)
+			from = fromDoc(o.Source, "kind")
 			if len(o.Override) > 0 {
 				b, err := yaml.Marshal(o.Override)
 				if err != nil {
-					return fmt.Errorf("%s: %s: %w", origin, svc.Kind, err)
+					return fmt.Errorf("%s: %s: %w", from, svc.Kind, err)
 				}
 				data = string(b)
 			}
 		}
 		eff, err := r.opts.EffectiveConfig(r.site, svc.Kind)
 		if err != nil {
-			return fmt.Errorf("%s: effective configuration of %s: %w", origin, svc.Kind, err)
+			return fmt.Errorf("%s: effective configuration of %s: %w", from, svc.Kind, err)
 		}
 		digest, err := Digest(eff)
 		if err != nil {
-			return fmt.Errorf("%s: effective configuration of %s: %w", origin, svc.Kind, err)
+			return fmt.Errorf("%s: effective configuration of %s: %w", from, svc.Kind, err)
 		}
 		obj := map[string]any{
 			"apiVersion": "v1",
@@ -277,13 +341,13 @@ func (r *renderer) services() error {
 				map[string]string{AnnotationEffectiveConfigDigest: digest}),
 			"data": map[string]any{ServiceConfigKey: data},
 		}
-		if err := r.add(obj, origin); err != nil {
+		if err := r.add(obj, from); err != nil {
 			return err
 		}
 	}
 	for _, ns := range slices.Sorted(maps.Keys(namespaces)) {
 		obj := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(ns, "", nil, nil)}
-		if err := r.add(obj, "the namespace of the "+ns+" service configurations"); err != nil {
+		if err := r.add(obj, fromPlatform("the namespace of the "+ns+" service configurations")); err != nil {
 			return err
 		}
 	}
@@ -292,7 +356,8 @@ func (r *renderer) services() error {
 
 func (r *renderer) environments() error {
 	for _, env := range r.site.Environments {
-		for _, ns := range env.Namespaces {
+		for i, ns := range env.Namespaces {
+			from := fromDoc(env.Source, fmt.Sprintf("spec.namespaces[%d].name", i))
 			ann := map[string]string{}
 			if env.Description != "" {
 				ann[schema.EnvironmentDescriptionAnnot] = env.Description
@@ -302,7 +367,7 @@ func (r *renderer) environments() error {
 				"kind":       "Namespace",
 				"metadata":   metadata(ns.Name, "", map[string]string{schema.EnvironmentLabel: env.Name}, ann),
 			}
-			if err := r.add(nsObj, where(env.Source)); err != nil {
+			if err := r.add(nsObj, from); err != nil {
 				return err
 			}
 			// MetalK8s shows this ConfigMap with a solutions apiVersion; a ConfigMap is v1.
@@ -314,7 +379,7 @@ func (r *renderer) environments() error {
 			if len(ns.Solutions) > 0 {
 				cm["data"] = anyMap(ns.Solutions)
 			}
-			if err := r.add(cm, where(env.Source)); err != nil {
+			if err := r.add(cm, from); err != nil {
 				return err
 			}
 		}
@@ -335,7 +400,7 @@ func (r *renderer) manifests() error {
 			}
 		}
 		delete(obj, "status")
-		if err := r.add(obj, where(m.Source)); err != nil {
+		if err := r.add(obj, fromDoc(m.Source, "metadata.name")); err != nil {
 			return err
 		}
 	}
@@ -401,4 +466,26 @@ func deepCopyJSON(in map[string]any) (map[string]any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Check renders a site that loaded without error and returns, as diagnostics, what
+// would make the render fail: two parts of the site that render the same object (a
+// manifest declaring a Namespace an Environment or a service configuration also
+// declares, …). `mk8s validate` reports them, so that a site it calls valid renders.
+func Check(site *schema.Site) diag.List {
+	var out diag.List
+	if site == nil {
+		return out
+	}
+	_, err := Objects(site, Options{SiteName: "validate"})
+	var de *DuplicateError
+	switch {
+	case err == nil:
+	case errors.As(err, &de):
+		out.Errorf(de.File, de.Line, de.Field, "expected each object to be declared once",
+			"%s %q is also rendered from %s", de.Kind, joinNS(de.Namespace, de.Name), de.First)
+	default:
+		out.Errorf("", 0, "", "", "%v", err)
+	}
+	return out
 }

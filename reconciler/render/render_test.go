@@ -3,6 +3,8 @@ package render
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -316,4 +318,94 @@ func TestSiteExampleRender(t *testing.T) {
 			t.Fatal("two renders of site-example differ")
 		}
 	}
+}
+
+// loadEdited copies site-example into a temporary directory, appends text to some of its
+// files, and loads it with the real loader.
+func loadEdited(t *testing.T, appends map[string]string) *schema.Site {
+	t.Helper()
+	src := filepath.Join("..", "..", "site-example")
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), append(b, appends[filepath.ToSlash(rel)]...), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, diags := schema.LoadDir(context.Background(), dst)
+	if site == nil || diags.HasErrors() {
+		t.Fatalf("load: %v", diags.Errors())
+	}
+	return site
+}
+
+// Fields the schema accepts are rendered, not dropped: a cordoned node and a
+// StorageClass that allows volume expansion.
+func TestDeclaredFieldsAreRendered(t *testing.T) {
+	site := loadEdited(t, map[string]string{
+		"nodes/worker-3.yaml":          "spec:\n  unschedulable: true\n",
+		"storageclasses/metalk8s.yaml": "allowVolumeExpansion: true\n",
+	})
+	objs, err := Objects(site, Options{SiteName: "example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok, _ := unstructured.NestedBool(find(t, objs, "Node", "", "worker-3").Object, "spec", "unschedulable"); !ok || !u {
+		t.Error("worker-3 declares spec.unschedulable: true; the rendered Node does not")
+	}
+	if _, ok := find(t, objs, "Node", "", "worker-2").Object["spec"]; ok {
+		t.Error("worker-2 declares no spec; the rendered Node has one")
+	}
+	if e, ok, _ := unstructured.NestedBool(find(t, objs, "StorageClass", "", "metalk8s").Object, "allowVolumeExpansion"); !ok || !e {
+		t.Error("the StorageClass declares allowVolumeExpansion: true; the rendered one does not")
+	}
+}
+
+// A manifest or an environment that declares an object the site already renders is an
+// error `mk8s validate` reports with its file, line and field, not only the render.
+func TestCheckReportsDuplicatesWithTheirPlace(t *testing.T) {
+	site := loadEdited(t, map[string]string{
+		"manifests/rbac/jane-view.yaml": "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  labels: {team: ops}\n  name: metalk8s-monitoring\n",
+	})
+	lines := strings.Count(readExample(t, "manifests/rbac/jane-view.yaml"), "\n")
+	ds := Check(site)
+	if len(ds) != 1 {
+		t.Fatalf("want one diagnostic, got %v", ds)
+	}
+	d := ds[0]
+	if d.File != "manifests/rbac/jane-view.yaml" || d.Line != lines+6 || d.Field != "metadata.name" ||
+		!strings.Contains(d.Message, `Namespace "metalk8s-monitoring"`) {
+		t.Errorf("diagnostic %q (file %q line %d field %q), want manifests/rbac/jane-view.yaml:%d metadata.name",
+			d.String(), d.File, d.Line, d.Field, lines+6)
+	}
+
+	site = loadEdited(t, nil)
+	site.Environments[0].Namespaces[0].Name = "metalk8s-ui"
+	ds = Check(site)
+	if len(ds) != 1 || ds[0].File != "environments/staging.yaml" || ds[0].Field != "spec.namespaces[0].name" {
+		t.Errorf("environment namespace of the platform: %v", ds)
+	}
+	if ds := Check(loadEdited(t, nil)); len(ds) != 0 {
+		t.Errorf("site-example: %v", ds)
+	}
+}
+
+func readExample(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "site-example", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
