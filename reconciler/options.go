@@ -10,6 +10,7 @@ import (
 
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/schema"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
@@ -52,6 +53,11 @@ type Options struct {
 	// Wait for applied objects to be healthy; WaitTimeout bounds it (default 2m).
 	Wait        bool
 	WaitTimeout time.Duration
+
+	// Decrypt reads the encrypted credentials of the site (render.Options.Decrypt),
+	// typically (*secrets.Identities).Decrypt; nil when the reconciler has no age
+	// identity, in which case a site holding an encrypted value is not rendered.
+	Decrypt render.DecryptFunc
 
 	// Logger receives progress at info level; nil discards.
 	Logger *slog.Logger

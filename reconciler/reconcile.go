@@ -184,8 +184,14 @@ func prepare(ctx context.Context, opts Options) (*pipeline, Result, error) {
 	if opts.Kube == nil {
 		return nil, res, errors.New("objects: no cluster configuration (--kubeconfig)")
 	}
-	p.objs, err = render.Objects(site, render.Options{SiteName: opts.SiteName})
+	p.objs, err = render.Objects(site, render.Options{SiteName: opts.SiteName, Decrypt: opts.Decrypt})
 	if err != nil {
+		var se *render.SecretsError
+		if errors.As(err, &se) {
+			// Reported like validation errors (file, line, field), which they are to
+			// whoever reads -o json.
+			res.Diagnostics = append(res.Diagnostics, se.List...)
+		}
 		return nil, res, fmt.Errorf("render: %w", err)
 	}
 	p.mgr, err = objects.New(opts.Kube, objects.NewOptions{Site: opts.SiteName})

@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -58,10 +59,17 @@ var credentialKeys = map[string]bool{
 	"clientSecret": true, "client_secret": true, "bindPW": true,
 }
 
-// credential is one credential field found in an override.
+// encryptableKeys are keys that are not credentialKeys (clear text is fine there, no
+// warning) but whose values may still be encrypted: they are decrypted like credentials,
+// and plans mask them too.
+var encryptableKeys = map[string]bool{"hash": true}
+
+// credential is one credential field found in an override. clearTextOK says a clear
+// value there is no reason to warn (an encryptableKeys field).
 type credential struct {
-	field string
-	value string
+	field       string
+	value       string
+	clearTextOK bool
 }
 
 // credentials lists the credential fields of a data tree, sorted by field path.
@@ -73,8 +81,8 @@ func credentials(v any, path string) []credential {
 		case map[string]any:
 			for k, e := range x {
 				fp := joinPath(path, k)
-				if s, ok := e.(string); ok && (credentialKeys[k] || k == "api_url" && parentKey == "slack_configs") {
-					out = append(out, credential{field: fp, value: s})
+				if s, ok := e.(string); ok && isCredentialKey(k, parentKey) {
+					out = append(out, credential{field: fp, value: s, clearTextOK: !credentialKeys[k] && encryptableKeys[k]})
 					continue
 				}
 				walk(e, fp, k)
@@ -90,11 +98,30 @@ func credentials(v any, path string) []credential {
 	return out
 }
 
-// checkSecrets warns on credentials in clear text and refuses malformed encrypted values.
+// isCredentialKey says whether a string under key k (in a map under parentKey) may be
+// encrypted.
+func isCredentialKey(k, parentKey string) bool {
+	return credentialKeys[k] || encryptableKeys[k] || k == "api_url" && parentKey == "slack_configs"
+}
+
+// checkSecrets warns on credentials in clear text, refuses malformed encrypted values,
+// and refuses encrypted values outside credential fields: the reconciler decrypts only
+// those, the fields whose values plans mask.
 func (l *loader) checkSecrets(dc *docCheck, override map[string]any) {
-	for _, c := range credentials(override["spec"], "spec") {
+	creds := credentials(override["spec"], "spec")
+	isCred := make(map[string]bool, len(creds))
+	for _, c := range creds {
+		isCred[c.field] = true
+	}
+	for _, field := range encryptedStrings(override["spec"], "spec") {
+		if !isCred[field] && !dc.isBad(field) {
+			dc.errorf(field, "encrypted values only in credential fields (password, api_key, webhook_url, clientSecret, bindPW, a Dex hash, …), whose values the reconciler decrypts and plans mask",
+				"is encrypted but is not a credential field")
+		}
+	}
+	for _, c := range creds {
 		switch {
-		case c.value == "" || dc.isBad(c.field):
+		case c.value == "" || dc.isBad(c.field) || c.clearTextOK && !strings.HasPrefix(c.value, "ENC["):
 		case strings.HasPrefix(c.value, "ENC["):
 			if _, err := ParseEncrypted(c.value); err != nil {
 				dc.errorf(c.field, "expected "+EncryptedPrefix+"<base64 age payload>]", "malformed encrypted value: %v", err)
@@ -105,4 +132,78 @@ func (l *loader) checkSecrets(dc *docCheck, override map[string]any) {
 				"credential in clear text")
 		}
 	}
+}
+
+// MapCredentials returns a deep copy of a service override (the whole document:
+// apiVersion, kind, spec) in which the value of every credential field under spec — the
+// fields where validate accepts an encrypted value — is replaced by fn(field, value);
+// field is the dotted path of the diagnostics (spec.…), which Source.LineOf locates.
+// fn sees the fields sorted by path. The override itself is not modified. Every error
+// of fn is returned, joined.
+func MapCredentials(override map[string]any, fn func(field, value string) (string, error)) (map[string]any, error) {
+	out, _ := cloneData(override).(map[string]any)
+	if out == nil {
+		return nil, nil
+	}
+	spec := out["spec"]
+	replaced := map[string]string{}
+	var errs []error
+	for _, c := range credentials(spec, "spec") {
+		v, err := fn(c.field, c.value)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if v != c.value {
+			replaced[c.field] = v
+		}
+	}
+	if len(replaced) > 0 {
+		out["spec"] = replaceCredentials(spec, "spec", "", replaced)
+	}
+	return out, errors.Join(errs...)
+}
+
+// replaceCredentials sets the credential fields named in values, walking the tree as
+// credentials does so that the paths agree. v is a private copy: it is changed in place.
+func replaceCredentials(v any, path, parentKey string, values map[string]string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			fp := joinPath(path, k)
+			if _, ok := e.(string); ok && isCredentialKey(k, parentKey) {
+				if nv, ok := values[fp]; ok {
+					x[k] = nv
+				}
+				continue
+			}
+			x[k] = replaceCredentials(e, fp, k, values)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = replaceCredentials(e, fmt.Sprintf("%s[%d]", path, i), parentKey, values)
+		}
+	}
+	return v
+}
+
+// encryptedStrings lists the paths of the string values of a data tree that look
+// encrypted (ENC[…), whatever their key.
+func encryptedStrings(v any, path string) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		if strings.HasPrefix(x, "ENC[") {
+			out = append(out, path)
+		}
+	case map[string]any:
+		for k, e := range x {
+			out = append(out, encryptedStrings(e, joinPath(path, k))...)
+		}
+	case []any:
+		for i, e := range x {
+			out = append(out, encryptedStrings(e, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/daemon"
+	"github.com/metalk8s/mk8s/reconciler/secrets"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
 
@@ -28,6 +29,8 @@ type pipelineFlags struct {
 	objectsOnly   bool
 	hostsOnly     bool
 	allowPruneAll bool
+	// ageIdentity is the age identity file that decrypts the site's ENC[AGE,…] values.
+	ageIdentity string
 	// hosts says how to reach the nodes over SSH (shared with mk8s run).
 	hosts hostFlags
 }
@@ -40,6 +43,7 @@ func (f *pipelineFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.objectsOnly, "objects-only", false, "converge the Kubernetes objects only, not the hosts")
 	fl.BoolVar(&f.hostsOnly, "hosts-only", false, "converge the hosts only, not the Kubernetes objects")
 	fl.BoolVar(&f.allowPruneAll, "allow-prune-all", false, "allow a render that keeps none of the managed objects to delete them all")
+	fl.StringVar(&f.ageIdentity, "age-identity", "", "age identity file (AGE-SECRET-KEY-1…, mode 0600) that decrypts the site's ENC[AGE,…] credentials")
 	f.hosts.register(cmd)
 }
 
@@ -59,6 +63,13 @@ func (f *pipelineFlags) options(g *globals) (reconciler.Options, error) {
 			return opts, err
 		}
 		opts.Kube = cfg
+		if f.ageIdentity != "" {
+			ids, err := secrets.LoadIdentityFile(f.ageIdentity)
+			if err != nil {
+				return opts, fmt.Errorf("--age-identity: %w", err)
+			}
+			opts.Decrypt = ids.Decrypt
+		}
 	}
 	if !f.objectsOnly {
 		hosts, err := f.hosts.reconciler()

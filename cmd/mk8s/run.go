@@ -15,6 +15,8 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/daemon"
 	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/secrets"
 	"github.com/metalk8s/mk8s/reconciler/source"
 	"github.com/metalk8s/mk8s/reconciler/source/config"
 	"github.com/metalk8s/mk8s/reconciler/source/verify"
@@ -71,7 +73,7 @@ cancelled and the next start completes it.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", config.DefaultPath, "reconciler configuration (source, trusted keys, poll interval)")
+	fl.StringVar(&f.config, "config", config.DefaultPath, "reconciler configuration (source, trusted keys, poll interval, age identity)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster (default: $KUBECONFIG, then ~/.kube/config)")
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9440", "address of /healthz, /readyz, /metrics and /webhook")
 	fl.StringVar(&f.site, "site-name", reconciler.DefaultSiteName, "site name: the Site object, the Lease mk8s-<name>, the inventory key")
@@ -108,6 +110,14 @@ func runDaemon(ctx context.Context, g *globals, f runFlags) error {
 		watch = strings.TrimPrefix(cfg.Source.URL, "file://")
 	}
 	p := &sitePipeline{src: src, ref: cfg.Source.Ref, kube: kube, site: f.site, objectsOnly: f.objectsOnly, log: g}
+	if cfg.Secrets != nil {
+		// Loaded once, at start: a key readable by others is refused before anything runs.
+		ids, err := secrets.LoadIdentityFile(cfg.Secrets.AgeIdentityFile)
+		if err != nil {
+			return &exitError{code: exitCodeError, err: fmt.Errorf("%s: secrets.ageIdentityFile: %w", cfg.File, err)}
+		}
+		p.decrypt = ids.Decrypt
+	}
 	if !f.objectsOnly {
 		if p.hosts, err = f.hosts.reconciler(); err != nil {
 			return &exitError{code: exitCodeError, err: err}
@@ -144,7 +154,9 @@ type sitePipeline struct {
 	// hosts converges the hosts: one hostsync.Reconciler per daemon, so that its
 	// per-host backoff spans reconciles; nil with --objects-only.
 	hosts reconciler.HostReconciler
-	log   *globals
+	// decrypt reads the site's encrypted credentials; nil without secrets.ageIdentityFile.
+	decrypt render.DecryptFunc
+	log     *globals
 }
 
 func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daemon.Outcome, error) {
@@ -171,6 +183,7 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 	trig.Progress(revision, "Reconciling revision "+revision)
 	res, err := reconciler.Reconcile(ctx, reconciler.Options{
 		FS: rev.FS, SiteName: p.site, Kube: p.kube, Hosts: p.hosts, ObjectsOnly: p.objectsOnly, Wait: true, Logger: p.log.logger(),
+		Decrypt: p.decrypt,
 	})
 	out.Hosts, out.Objects = res.Hosts, res.Objects
 	out.Nodes = nodeResults(res.Hosts)

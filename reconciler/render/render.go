@@ -35,6 +35,11 @@ type Options struct {
 	SiteName string
 	// EffectiveConfig defaults to schema.EffectiveConfig.
 	EffectiveConfig EffectiveConfigFunc
+	// Decrypt turns the encrypted credentials of service overrides (ENC[AGE,…]) into
+	// their plaintext, in config.yaml and in the effective configuration whose digest
+	// is annotated. Nil means the reconciler has no identity: a site with an encrypted
+	// value then fails to render (a *SecretsError).
+	Decrypt DecryptFunc
 }
 
 // Objects renders the desired objects of a site, sorted by group, kind, namespace and
@@ -48,6 +53,10 @@ func Objects(site *schema.Site, opts Options) ([]*unstructured.Unstructured, err
 	}
 	if opts.EffectiveConfig == nil {
 		opts.EffectiveConfig = schema.EffectiveConfig
+	}
+	site, err := decryptSite(site, opts.Decrypt)
+	if err != nil {
+		return nil, err
 	}
 	r := &renderer{site: site, opts: opts, origin: map[string]string{}}
 	if err := r.all(); err != nil {
@@ -477,7 +486,9 @@ func Check(site *schema.Site) diag.List {
 	if site == nil {
 		return out
 	}
-	_, err := Objects(site, Options{SiteName: "validate"})
+	// Validation does not decrypt (it has no identity): ciphertexts are kept as they are.
+	keep := func(v string) (string, error) { return v, nil }
+	_, err := Objects(site, Options{SiteName: "validate", Decrypt: keep})
 	var de *DuplicateError
 	switch {
 	case err == nil:

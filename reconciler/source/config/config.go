@@ -34,6 +34,9 @@ type Config struct {
 	Trust        Trust         `json:"trust"`
 	PollInterval time.Duration `json:"-"`
 	StateDir     string        `json:"stateDir"`
+	// Secrets, when set, names the age identity that decrypts the site's encrypted
+	// credentials.
+	Secrets *Secrets `json:"secrets,omitempty"`
 	// Digest covers the configuration and the content of every trust file: a change of
 	// either means a revision must be verified again.
 	Digest string `json:"-"`
@@ -61,6 +64,13 @@ type HTTPS struct {
 	CAFile       string `json:"caFile,omitempty"`
 }
 
+// Secrets says where the reconciler's age identity is (an AGE-SECRET-KEY-1… file, mode
+// 0600). Only its path is read here; reconciler/secrets loads it. Its content is not in
+// the Digest: a digest of a private key has no business in the source state.
+type Secrets struct {
+	AgeIdentityFile string `json:"ageIdentityFile"`
+}
+
 // Trust names the trusted keys and the verification mode.
 type Trust struct {
 	OpenPGPKeyFiles    []string `json:"openpgpKeyFiles,omitempty"`
@@ -73,10 +83,11 @@ type Trust struct {
 }
 
 type raw struct {
-	Source       Source `json:"source"`
-	Trust        Trust  `json:"trust"`
-	PollInterval string `json:"pollInterval"`
-	StateDir     string `json:"stateDir"`
+	Source       Source   `json:"source"`
+	Trust        Trust    `json:"trust"`
+	PollInterval string   `json:"pollInterval"`
+	StateDir     string   `json:"stateDir"`
+	Secrets      *Secrets `json:"secrets"`
 }
 
 // Load reads and validates the configuration at path. On any problem the returned list
@@ -120,7 +131,7 @@ func Parse(path string, data []byte) (*Config, diag.List) {
 		return nil, l
 	}
 	line := func(field string) int { return lineOf(doc, field) }
-	cfg := &Config{File: path, Source: r.Source, Trust: r.Trust, StateDir: r.StateDir}
+	cfg := &Config{File: path, Source: r.Source, Trust: r.Trust, StateDir: r.StateDir, Secrets: r.Secrets}
 	cfg.PollInterval, err = time.ParseDuration(r.PollInterval)
 	if err != nil || cfg.PollInterval < time.Second {
 		l.Errorf(path, line("pollInterval"), "pollInterval", "a duration of at least 1s, like 30s or 5m", "%q is too short or not a duration", r.PollInterval)
@@ -174,6 +185,9 @@ func Parse(path string, data []byte) (*Config, diag.List) {
 		files["source.https.caFile"] = &h.CAFile
 	}
 	files["trust.allowedSignersFile"] = &cfg.Trust.AllowedSignersFile
+	if cfg.Secrets != nil {
+		files["secrets.ageIdentityFile"] = &cfg.Secrets.AgeIdentityFile
+	}
 	for i := range cfg.Trust.OpenPGPKeyFiles {
 		files[fmt.Sprintf("trust.openpgpKeyFiles[%d]", i)] = &cfg.Trust.OpenPGPKeyFiles[i]
 	}
@@ -236,6 +250,7 @@ var allowed = map[string]string{
 	"trust.allowedSignersFile":  "an OpenSSH allowed_signers file",
 	"source.ssh.identityFile":   "a private key file",
 	"source.ssh.knownHostsFile": "a known_hosts file",
+	"secrets.ageIdentityFile":   "an age identity file (age-keygen), readable by its owner only",
 }
 
 // toDiag turns CUE errors into diagnostics at the line of the data they concern. A
@@ -319,7 +334,7 @@ func parentOf(field string) string {
 func allowedFor(parent string) string {
 	switch parent {
 	case "":
-		return "source, trust, pollInterval, stateDir"
+		return "source, trust, secrets, pollInterval, stateDir"
 	case "source":
 		return "url, ref, ssh, https"
 	case "source.ssh":
@@ -328,6 +343,8 @@ func allowedFor(parent string) string {
 		return "username, passwordFile, tokenFile, caFile"
 	case "trust":
 		return "openpgpKeyFiles, allowedSignersFile, mode, anchor"
+	case "secrets":
+		return "ageIdentityFile"
 	}
 	return ""
 }

@@ -142,3 +142,31 @@ func TestURLFormsKeptAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// secrets.ageIdentityFile names the reconciler's age identity, resolved against the
+// configuration's directory; a missing file or a stray field is a diagnostic.
+func TestParseSecretsAgeIdentityFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "allowed_signers", "ops@example.invalid ssh-ed25519 AAAA\n")
+	write(t, dir, "age.key", "AGE-SECRET-KEY-1…\n")
+	base := "source:\n  url: /srv/site.git\ntrust:\n  allowedSignersFile: allowed_signers\n"
+	cfg, diags := Load(write(t, dir, "ok.yaml", base+"secrets:\n  ageIdentityFile: age.key\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	if cfg.Secrets == nil || cfg.Secrets.AgeIdentityFile != filepath.Join(dir, "age.key") {
+		t.Fatalf("secrets: %+v", cfg.Secrets)
+	}
+	if cfg, _ := Load(write(t, dir, "none.yaml", base)); cfg == nil || cfg.Secrets != nil {
+		t.Fatalf("no secrets section: %+v", cfg)
+	}
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"absent file": {base + "secrets:\n  ageIdentityFile: nope.key\n", ":6: secrets.ageIdentityFile: cannot read " + filepath.Join(dir, "nope.key")},
+		"stray field": {base + "secrets:\n  ageKey: x\n", ":6: secrets.ageKey: field not allowed; the fields allowed here are ageIdentityFile"},
+	} {
+		_, diags := Load(write(t, dir, "bad.yaml", tc.yaml))
+		if !strings.Contains(diags.Err().Error(), tc.want) {
+			t.Errorf("%s: %v\nwant %q", name, diags.Err(), tc.want)
+		}
+	}
+}
