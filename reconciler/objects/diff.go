@@ -173,6 +173,12 @@ func redactServiceConfigs(before, after *unstructured.Unstructured) {
 	}
 	b, bok := read(before)
 	a, aok := read(after)
+	if holdsCredential(b) || holdsCredential(a) {
+		// The digest covers the clear values: shown next to the rest of the
+		// configuration (which the repository holds), it would let a weak password be
+		// guessed offline. Whether it changed stays visible.
+		redactAnnotation(before, after, render.AnnotationEffectiveConfigDigest)
+	}
 	b, a = redactPair(b, a, false)
 	write := func(u *unstructured.Unstructured, doc any, ok bool) {
 		if u == nil || !ok {
@@ -190,6 +196,59 @@ func redactServiceConfigs(before, after *unstructured.Unstructured) {
 	}
 	write(before, b, bok)
 	write(after, a, aok)
+}
+
+// holdsCredential reports whether a configuration document has a value under a
+// credential key, or a URL with a password.
+func holdsCredential(doc any) bool {
+	switch x := doc.(type) {
+	case map[string]any:
+		for k, v := range x {
+			if credentialKey.MatchString(k) && !isCollection(v) && v != nil {
+				return true
+			}
+			if holdsCredential(v) {
+				return true
+			}
+		}
+	case []any:
+		for _, v := range x {
+			if holdsCredential(v) {
+				return true
+			}
+		}
+	case string:
+		return redactURLPassword(x, "") != x
+	}
+	return false
+}
+
+// redactAnnotation masks an annotation on both sides, keeping whether it changed.
+func redactAnnotation(before, after *unstructured.Unstructured, key string) {
+	value := func(u *unstructured.Unstructured) (string, bool) {
+		if u == nil {
+			return "", false
+		}
+		v, ok := u.GetAnnotations()[key]
+		return v, ok
+	}
+	bv, bok := value(before)
+	av, aok := value(after)
+	mask := func(u *unstructured.Unstructured, ok bool, note string) {
+		if !ok {
+			return
+		}
+		ann := maps.Clone(u.GetAnnotations())
+		ann[key] = Redacted + note
+		u.SetAnnotations(ann)
+	}
+	if bok && aok && bv != av {
+		mask(before, bok, " (before)")
+		mask(after, aok, " (after)")
+		return
+	}
+	mask(before, bok, "")
+	mask(after, aok, "")
 }
 
 // redactPair walks two versions of a document in parallel and masks the scalar values

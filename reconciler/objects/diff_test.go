@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -96,5 +97,32 @@ func TestDiffRedactsURLPasswords(t *testing.T) {
 		if !strings.Contains(d, want) {
 			t.Errorf("diff lacks %q:\n%s", want, d)
 		}
+	}
+}
+
+// The effective-config digest of a configuration holding credentials is masked (it
+// covers the clear values, and the rest of the configuration is in the repository);
+// whether it changed stays visible. Without credentials it is shown.
+func TestDiffMasksTheDigestOfConfigsWithCredentials(t *testing.T) {
+	withDigest := func(conf, digest string) *unstructured.Unstructured {
+		u := serviceCM(conf)
+		u.SetAnnotations(map[string]string{render.AnnotationEffectiveConfigDigest: digest})
+		return u
+	}
+	secretConf := "spec:\n  receivers:\n  - name: r\n    auth_password: p%s\n"
+	d, err := unifiedDiff("x", withDigest(fmt.Sprintf(secretConf, "1"), "sha256:aaaa"), withDigest(fmt.Sprintf(secretConf, "2"), "sha256:bbbb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(d, "aaaa") || strings.Contains(d, "bbbb") || !strings.Contains(d, "digest: '*** (after)'") {
+		t.Errorf("digest of a config with credentials not masked as changed:\n%s", d)
+	}
+	plain := "spec:\n  replicas: %s\n"
+	d, err = unifiedDiff("x", withDigest(fmt.Sprintf(plain, "1"), "sha256:aaaa"), withDigest(fmt.Sprintf(plain, "2"), "sha256:bbbb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d, "sha256:bbbb") {
+		t.Errorf("digest of a config without credentials hidden:\n%s", d)
 	}
 }
