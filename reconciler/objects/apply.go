@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -62,6 +63,10 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	for _, d := range sel.unchanged {
 		set.Add(change.Entry{Subject: subjectOf(d.obj), Action: change.Unchanged})
 	}
+	// The inventory records what the apply did, even one cancelled midway (Ctrl-C):
+	// without it, what mk8s created would be taken for adopted and never pruned.
+	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelSave()
 	m.takeApplied()
 	cs, applyErr := m.applyStaged(ctx, sel, opts)
 	applied, writes := m.takeApplied()
@@ -88,7 +93,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		}
 		inv.entries[id] = InventoryEntry{ID: id, Version: d.obj.GroupVersionKind().Version}
 		w, wrote := applied[id]
-		inv.state[id] = stateAfterApply(inv.state[id], d.digest, sel.liveRV[id], e.Action, w, wrote)
+		inv.state[id] = stateAfterApply(inv.state[id], d.digest, sel.liveRV[id], w, wrote)
 	}
 	for _, d := range sel.unchanged {
 		inv.entries[d.id] = InventoryEntry{ID: d.id, Version: d.obj.GroupVersionKind().Version}
@@ -110,14 +115,22 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 				// never delete it.
 				st := objectState{CreatedUID: inv.state[d.id].CreatedUID}
 				if w, ok := applied[d.id]; ok {
-					st.Digest, st.ResourceVersion = d.digest, w.resourceVersion
+					// Written before the stop (by a stage that then failed): what it
+					// created or recreated is mk8s's.
+					st = stateAfterApply(inv.state[d.id], d.digest, "", w, true)
+					a := change.Configured
+					if w.created {
+						a = change.Created
+					}
+					set.Add(change.Entry{Subject: subjectOf(d.obj), Action: a})
+					done[d.id] = true
 				}
 				inv.state[d.id] = st
 			}
 		}
 		err := explainApplyError(applyErr)
 		set = append(set, stopped(applyErr, err, sel.check, done, stale)...)
-		return set.Sorted(), errors.Join(err, m.saveInventory(ctx, inv))
+		return set.Sorted(), errors.Join(err, m.saveInventory(saveCtx, inv))
 	}
 
 	pruned, pruneErr := m.prune(ctx, stale, inv, want)
@@ -127,7 +140,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	if opts.Wait {
 		waitErr = m.wait(ctx, cs, opts.WaitTimeout)
 	}
-	saveErr := m.saveInventory(ctx, inv)
+	saveErr := m.saveInventory(saveCtx, inv)
 	return set.Sorted(), errors.Join(pruneErr, waitErr, saveErr)
 }
 
@@ -225,17 +238,20 @@ func (m *Manager) absentDefinitions(ctx context.Context, sel *selection) ([]desi
 
 // stateAfterApply is what the inventory remembers of an object the apply examined or
 // wrote: its desired digest, the resourceVersion last seen, and whether mk8s created
-// it. An object counts as created by mk8s when mk8s's apply created it (or recreated
-// one mk8s had created) and mk8s was then its only field manager; an object that
-// existed before (kubectl, an installer, another tool) stays adopted, never created.
-func stateAfterApply(prev objectState, digest, liveRV string, action ssa.Action, w written, wrote bool) objectState {
+// it. An object counts as created by mk8s when mk8s's apply created it (the server
+// answered 201; a recreation of an opted-in object too) and mk8s was then its only
+// field manager; an object that existed before (kubectl, an installer, another tool)
+// stays adopted, never created.
+func stateAfterApply(prev objectState, digest, liveRV string, w written, wrote bool) objectState {
 	st := objectState{Digest: digest, ResourceVersion: liveRV, CreatedUID: prev.CreatedUID}
 	if !wrote {
 		return st
 	}
 	st.ResourceVersion = w.resourceVersion
-	// A recreation (immutable field, opted in) gives an object mk8s created a new UID.
-	if w.onlyMk8s && (action == ssa.CreatedAction || prev.CreatedUID != "") {
+	// Only a write that created the object (201) makes it mk8s's, a recreation
+	// (immutable field, opted in) too; taking over every field of an object someone
+	// else recreated does not.
+	if w.onlyMk8s && w.created {
 		st.CreatedUID = w.uid
 	}
 	return st
@@ -246,6 +262,15 @@ func stateAfterApply(prev objectState, digest, liveRV string, action ssa.Action,
 // prunes) is skipped, so that the result still has one entry per object.
 func stopped(applyErr, err error, check []desired, done map[string]bool, stale []InventoryEntry) change.Set {
 	failed := failedSubject(applyErr)
+	if failed == "apply" {
+		// ssa's own errors name the object first: "Kind/namespace/name apply failed: …".
+		for _, d := range check {
+			if s := subjectOf(d.obj); strings.HasPrefix(applyErr.Error(), s+" ") {
+				failed = s
+				break
+			}
+		}
+	}
 	set := change.Set{{Subject: failed, Action: change.Failed, Message: err.Error()}}
 	for _, d := range check {
 		if s := subjectOf(d.obj); !done[d.id] && s != failed {

@@ -2,8 +2,10 @@ package objects
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -16,6 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalk8s/mk8s/schema"
 )
 
 // dryRunResult is what the server-side dry-run of one object decided.
@@ -57,6 +61,11 @@ func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructur
 			if err != nil {
 				switch {
 				case utils.AnyInMetadata(obj, ao.ForceSelector) && ssaerrors.IsImmutableError(err) && !apierrors.IsNotFound(err):
+					// ssa's test also matches any invalid object: the live one would be
+					// deleted and the new one refused.
+					if err := m.checkRecreate(gctx, obj); err != nil {
+						return ssaerrors.NewDryRunErr(err, obj)
+					}
 					results[i] = dryRunResult{force: true}
 					return nil
 				case later.refused != nil && later.refused(obj, err):
@@ -85,6 +94,46 @@ func (m *Manager) dryRunAll(ctx context.Context, objs []*unstructured.Unstructur
 		return nil, err
 	}
 	return results, nil
+}
+
+// checkRecreate checks that an opted-in object may be deleted to be recreated: never a
+// Volume whose PersistentVolume is Bound (DESIGN §4), and only when the server would
+// accept obj as a new object (a dry-run create validates the object before it finds
+// the name taken). An IP or port the live object holds (a Service's fixed nodePort) is
+// freed by the deletion, so it is no refusal.
+func (m *Manager) checkRecreate(ctx context.Context, obj *unstructured.Unstructured) error {
+	if obj.GroupVersionKind().Group == "storage.metalk8s.scality.com" && obj.GetKind() == schema.KindVolume {
+		if bound, pv := m.volumeBound(ctx, obj.GetName()); bound {
+			return &boundVolumeError{pv: pv}
+		}
+	}
+	err := m.client.Create(ctx, obj.DeepCopy(), client.DryRunAll, client.FieldOwner(FieldManager))
+	if err == nil || apierrors.IsAlreadyExists(err) || onlyAllocated(err) {
+		return nil
+	}
+	return err
+}
+
+// boundVolumeError refuses to recreate a Volume whose PersistentVolume is Bound.
+type boundVolumeError struct{ pv string }
+
+func (e *boundVolumeError) Error() string {
+	return fmt.Sprintf("the change touches an immutable field, so the Volume would be deleted and recreated, "+
+		"but its PersistentVolume %s is Bound and mk8s never deletes a bound Volume; revert the change, or release the volume first", e.pv)
+}
+
+// onlyAllocated: every cause of the refusal is an IP or port already allocated.
+func onlyAllocated(err error) bool {
+	var st apierrors.APIStatus
+	if !apierrors.IsInvalid(err) || !errors.As(err, &st) || st.Status().Details == nil || len(st.Status().Details.Causes) == 0 {
+		return false
+	}
+	for _, c := range st.Status().Details.Causes {
+		if !strings.Contains(c.Message, "already allocated") {
+			return false
+		}
+	}
+	return true
 }
 
 // applyBulk applies the objects of the last stage (everything but cluster and class
@@ -133,7 +182,12 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 			out = append(out, r.entry)
 		default:
 			g.Go(func() error {
-				err := m.client.Patch(gctx, objs[i].DeepCopy(), client.Apply, client.ForceOwnership, client.FieldOwner(FieldManager))
+				// After a refusal no new write starts, but those already sent are not
+				// abandoned: what the server wrote must be known (created by mk8s).
+				if err := gctx.Err(); err != nil {
+					return err // the group keeps the first error, the one that stopped it
+				}
+				err := m.client.Patch(ctx, objs[i].DeepCopy(), client.Apply, client.ForceOwnership, client.FieldOwner(FieldManager))
 				if err != nil {
 					return &writeError{subject: subjectOf(objs[i]), err: err}
 				}
@@ -145,12 +199,17 @@ func (m *Manager) applyBulk(ctx context.Context, objs []*unstructured.Unstructur
 		}
 	}
 	err := g.Wait()
-	if err == nil && len(force) > 0 {
-		cs, ferr := m.rm.ApplyAll(ctx, force, ao)
+	// One object at a time: ssa's ApplyAll deletes every object it recreates before it
+	// applies the first, so a refusal would leave the later ones deleted.
+	for _, o := range force {
+		if err != nil {
+			break
+		}
+		var cs *ssa.ChangeSet
+		cs, err = m.rm.ApplyAll(ctx, []*unstructured.Unstructured{o}, ao)
 		if cs != nil {
 			out = append(out, cs.Entries...)
 		}
-		err = ferr
 	}
 	return out, err
 }

@@ -48,6 +48,10 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
+	var bound *boundVolumeError
+	if errors.As(e.Err, &bound) {
+		return fmt.Sprintf("%s: %s", subjectOf(e.Object), bound.Error())
+	}
 	return fmt.Sprintf("%s: the API server refused the object: %s", subjectOf(e.Object), serverMessage(e.Err))
 }
 

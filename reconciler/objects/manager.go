@@ -3,8 +3,10 @@ package objects
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -52,6 +54,25 @@ type written struct {
 	// that created it this is always true; it is false when someone else created the
 	// object first, even a moment before.
 	onlyMk8s bool
+	// created: the server answered 201, this apply created the object.
+	created bool
+}
+
+// createdKey carries, in a request's context, where to record that the server answered
+// 201 Created: the only sure sign that an apply created the object (its change-set
+// entry is lost when the apply stops on another object).
+type createdKey struct{}
+
+type createdRecorder struct{ next http.RoundTripper }
+
+func (c createdRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusCreated {
+		if p, ok := req.Context().Value(createdKey{}).(*atomic.Bool); ok {
+			p.Store(true)
+		}
+	}
+	return resp, err
 }
 
 // NewOptions configure New.
@@ -72,6 +93,7 @@ func New(cfg *rest.Config, opts NewOptions) (*Manager, error) {
 		opts.Concurrency = 16
 	}
 	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return createdRecorder{next: rt} })
 	// The defaults (5 QPS) would make a first apply of 1,000 objects take minutes.
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 200, 400
@@ -121,7 +143,8 @@ func (m *Manager) recordApply(ctx context.Context, c client.WithWatch, obj clien
 		m.writes++
 		m.mu.Unlock()
 	}
-	if err := c.Patch(ctx, obj, patch, opts...); err != nil {
+	var created atomic.Bool
+	if err := c.Patch(context.WithValue(ctx, createdKey{}, &created), obj, patch, opts...); err != nil {
 		return err
 	}
 	if len(po.DryRun) > 0 || !strings.HasPrefix(string(patch.Type()), "application/apply-patch") {
@@ -132,7 +155,7 @@ func (m *Manager) recordApply(ctx context.Context, c client.WithWatch, obj clien
 		return nil
 	}
 	m.mu.Lock()
-	m.applied[objectID(u)] = written{resourceVersion: u.GetResourceVersion(), uid: string(u.GetUID()), onlyMk8s: onlyManagedBy(u, FieldManager)}
+	m.applied[objectID(u)] = written{resourceVersion: u.GetResourceVersion(), uid: string(u.GetUID()), onlyMk8s: onlyManagedBy(u, FieldManager), created: created.Load()}
 	m.mu.Unlock()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	"github.com/fluxcd/pkg/ssa/utils"
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -95,9 +96,13 @@ func (m *Manager) Plan(ctx context.Context, opts PlanOptions) (change.Set, error
 func (m *Manager) planOne(ctx context.Context, obj *unstructured.Unstructured, namespaces, kinds map[string]bool) (change.Entry, error) {
 	name := subjectOf(obj)
 	desiredCopy := obj.DeepCopy()
-	e, live, merged, err := m.rm.Diff(ctx, obj, ssa.DiffOptions{
-		ForceSelector: map[string]string{render.AnnotationRecreate: "true"},
-	})
+	// As Apply, recreate only an object whose desired version opts in (ssa's Diff would
+	// also follow the live object's annotation).
+	var force map[string]string
+	if recreate := map[string]string{render.AnnotationRecreate: "true"}; utils.AnyInMetadata(obj, recreate) {
+		force = recreate
+	}
+	e, live, merged, err := m.rm.Diff(ctx, obj, ssa.DiffOptions{ForceSelector: force})
 	if err != nil {
 		if dependsOnPlanned(err, desiredCopy, namespaces, kinds) {
 			d, derr := unifiedDiff(name, nil, desiredCopy)
@@ -112,6 +117,10 @@ func (m *Manager) planOne(ctx context.Context, obj *unstructured.Unstructured, n
 		// Either new, or an opted-in object to be recreated because of an immutable field.
 		before := m.getLive(ctx, desiredCopy)
 		if before != nil {
+			if err := m.checkRecreate(ctx, desiredCopy); err != nil {
+				err = explainApplyError(ssaerrors.NewDryRunErr(err, desiredCopy))
+				return change.Entry{Subject: name, Action: change.Failed, Message: err.Error()}, err
+			}
 			out.Message = "will be deleted and recreated (immutable field changed; " + render.AnnotationRecreate + ")"
 		}
 		out.Diff, err = unifiedDiff(name, before, desiredCopy)

@@ -31,14 +31,16 @@ type pruneVerdict struct {
 // judgeStale decides, without writing, what to do with each stale entry: delete only
 // objects mk8s created (same UID) that still carry our ownership labels and whose fields
 // mk8s manages; never a Volume whose PersistentVolume is bound, nor a namespace that
-// still holds desired objects. Entries are returned in deletion order (reverse of the
-// apply order).
+// still holds desired objects, nor a CRD whose kind desired objects still have.
+// Entries are returned in deletion order (reverse of the apply order).
 func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry, inv *inventory, want []desired) ([]pruneVerdict, error) {
-	inUse := map[string]int{}
+	inUse, kindInUse := map[string]int{}, map[string]int{}
 	for _, d := range want {
 		if ns := d.obj.GetNamespace(); ns != "" {
 			inUse[ns]++
 		}
+		gvk := d.obj.GroupVersionKind()
+		kindInUse[gvk.Group+"/"+gvk.Kind]++
 	}
 	var stubs []*unstructured.Unstructured
 	for _, e := range stale {
@@ -68,8 +70,49 @@ func (m *Manager) judgeStale(ctx context.Context, stale []InventoryEntry, inv *i
 				// inventory, so that it is pruned once the site drops them too.
 				v.action, v.reason, v.keep = change.Skipped, fmt.Sprintf("not deleted: the site still has %d objects in it", n), true
 			}
+			if v.action == change.Deleted && live.GetKind() == "CustomResourceDefinition" && live.GroupVersionKind().Group == "apiextensions.k8s.io" {
+				// Same for a CRD: deleting it would delete the site's objects of its kind.
+				g, _, _ := unstructured.NestedString(live.Object, "spec", "group")
+				k, _, _ := unstructured.NestedString(live.Object, "spec", "names", "kind")
+				if n := kindInUse[g+"/"+k]; n > 0 {
+					v.action, v.reason, v.keep = change.Skipped, fmt.Sprintf("not deleted: the site still has %d objects of kind %s", n, k), true
+				}
+			}
 		}
 		out = append(out, v)
+	}
+	// An object prune leaves in place would be deleted with its namespace or its CRD:
+	// those stay too, in the inventory as long as that object does.
+	held := map[string]pruneVerdict{}
+	for _, v := range out {
+		leftInPlace := v.live != nil && v.action != change.Deleted && v.live.GetDeletionTimestamp() == nil
+		if !leftInPlace && v.action != change.Failed {
+			continue
+		}
+		gvk := v.obj.GroupVersionKind()
+		for _, key := range []string{"Namespace/" + v.obj.GetNamespace(), "kind/" + gvk.Group + "/" + gvk.Kind} {
+			if h, seen := held[key]; !seen || (v.keep && !h.keep) {
+				held[key] = v
+			}
+		}
+	}
+	for i, v := range out {
+		if v.action != change.Deleted {
+			continue
+		}
+		key := ""
+		switch {
+		case isNamespace(v.obj):
+			key = "Namespace/" + v.obj.GetName()
+		case v.obj.GetKind() == "CustomResourceDefinition" && v.obj.GroupVersionKind().Group == "apiextensions.k8s.io":
+			g, _, _ := unstructured.NestedString(v.live.Object, "spec", "group")
+			k, _, _ := unstructured.NestedString(v.live.Object, "spec", "names", "kind")
+			key = "kind/" + g + "/" + k
+		}
+		if h, ok := held[key]; ok && key != "" {
+			out[i].action, out[i].keep = change.Skipped, h.keep
+			out[i].reason = fmt.Sprintf("not deleted: it holds %s, which mk8s leaves in place", subjectOf(h.obj))
+		}
 	}
 	return out, nil
 }

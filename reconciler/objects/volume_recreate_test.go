@@ -1,0 +1,59 @@
+package objects_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/metalk8s/mk8s/reconciler/objects"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+// A Volume that opts in to recreation is still never deleted while its
+// PersistentVolume is Bound (DESIGN §4 safety rules): the immutable change fails and
+// the Volume keeps its UID. (Uses volumeObjects of volume_test.go.)
+func TestRecreateNeverDeletesABoundVolume(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	site, name := unique("volrec"), unique("vol")
+	v := schema.Volume{Name: name, NodeName: "node-a", StorageClassName: "metalk8s",
+		Annotations: map[string]string{render.AnnotationRecreate: "true"}, SparseLoopDevice: &schema.SparseLoopDevice{Size: "1Gi"}}
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: volumeObjects(t, site, v)})
+	vol := volumeObjects(t, site, v)[1]
+	uid := get(t, m.Client(), vol).GetUID()
+
+	pv := `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ` + name + `}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: metalk8s
+  local: {path: /mnt/` + name + `}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node-a]}]
+`
+	if out, err := e.RunKubectlStdin(ctx, []byte(pv), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := e.RunKubectl(ctx, "patch", "pv", name, "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Bound"}}`); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	v.NodeName = "node-b"
+	_, err := m.Apply(ctx, objects.ApplyOptions{Objects: volumeObjects(t, site, v)})
+	if err == nil || !strings.Contains(err.Error(), "Volume/"+name+": the change touches an immutable field") || !strings.Contains(err.Error(), "is Bound") {
+		t.Errorf("moving a bound Volume to another node: want an error saying its PersistentVolume is Bound, got %v", err)
+	}
+	if got := get(t, m.Client(), vol).GetUID(); got != uid {
+		t.Errorf("the Volume was deleted and recreated although its PersistentVolume is Bound (uid %s -> %s)", uid, got)
+	}
+	// The plan says the same, rather than announcing a recreation.
+	if _, err := m.Plan(ctx, objects.PlanOptions{Objects: volumeObjects(t, site, v)}); err == nil || !strings.Contains(err.Error(), "is Bound") {
+		t.Errorf("plan of the same change: want the same refusal, got %v", err)
+	}
+}
