@@ -40,8 +40,9 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 3, "rounds (each: kubectl and mk8s, first apply then no-op)")
+	inFlight := flag.Int("floor-concurrency", 16, "requests in flight of the floor writer (16 is mk8s's default)")
 	flag.Parse()
-	if err := run(*rounds); err != nil {
+	if err := run(*rounds, *inFlight); err != nil {
 		fmt.Fprintln(os.Stderr, "benchobjects:", err)
 		os.Exit(1)
 	}
@@ -49,10 +50,7 @@ func main() {
 
 type sample struct{ first, noop time.Duration }
 
-// floorConcurrency is the requests in flight of the floor writer, as mk8s's default.
-const floorConcurrency = 16
-
-func run(rounds int) error {
+func run(rounds, inFlight int) error {
 	ctx := context.Background()
 	env, err := kubeenv.Start(ctx, kubeenv.StartOptions{})
 	if err != nil {
@@ -90,6 +88,7 @@ func run(rounds int) error {
 		return err
 	}
 	var mk, kc, fl []sample
+	var cpu []map[string]time.Duration
 	var noopCounts string
 	for r := range rounds {
 		// kubectl, then mk8s, on distinct names, same apiserver.
@@ -127,20 +126,28 @@ func run(rounds int) error {
 		mk = append(mk, s)
 
 		var f sample
-		if f.first, err = floor(ctx, env, mapper, generate(fmt.Sprintf("f%d", r))); err != nil {
+		before := serverCPU()
+		if f.first, err = floor(ctx, env, mapper, generate(fmt.Sprintf("f%d", r)), inFlight); err != nil {
 			return err
 		}
+		used := serverCPU()
+		for name := range used {
+			used[name] -= before[name]
+		}
+		cpu = append(cpu, used)
 		fl = append(fl, f)
 		fmt.Fprintf(os.Stderr, "round %d: kubectl first %v noop %v | mk8s first %v noop %v (%s) | floor first %v\n",
 			r+1, kc[r].first, kc[r].noop, s.first, s.noop, noopCounts, f.first)
 	}
 
 	km, mm, fm := median(kc), median(mk), median(fl)
-	fmt.Printf("| 1,000 objects (50 Nodes, 500 Volumes, 10 Namespaces, 440 ConfigMaps), median of %d | kubectl apply --server-side | mk8s | ratio | floor (writes alone, %d in flight) | kubectl / floor |\n", rounds, floorConcurrency)
+	fmt.Printf("| 1,000 objects (50 Nodes, 500 Volumes, 10 Namespaces, 440 ConfigMaps), median of %d | kubectl apply --server-side | mk8s | ratio | floor (writes alone, %d in flight) | kubectl / floor |\n", rounds, inFlight)
 	fmt.Println("|---|---|---|---|---|---|")
 	fmt.Printf("| first apply | %s | %s | %.1f× | %s | %.1f× |\n", fmtDur(km.first), fmtDur(mm.first), ratio(km.first, mm.first), fmtDur(fm.first), ratio(km.first, fm.first))
 	fmt.Printf("| no-op re-apply | %s | %s | %.1f× | | |\n", fmtDur(km.noop), fmtDur(mm.noop), ratio(km.noop, mm.noop))
 	fmt.Printf("\nmk8s no-op requests (by method): %s; writes: 0.\n", noopCounts)
+	fmt.Printf("\nCPU per object created by the floor writer (median of %d rounds): kube-apiserver %s, etcd %s.\n",
+		rounds, perObject(cpu, "kube-apiserver"), perObject(cpu, "etcd"))
 	return nil
 }
 
@@ -236,9 +243,9 @@ func newMapper(env *kubeenv.Env) (meta.RESTMapper, error) {
 }
 
 // floor writes objs as fast as a client can: namespaces first (the rest needs them),
-// then everything else, one server-side apply per object, floorConcurrency in flight,
-// nothing decoded. The REST mappings are resolved before the clock starts.
-func floor(ctx context.Context, env *kubeenv.Env, mapper meta.RESTMapper, objs []*unstructured.Unstructured) (time.Duration, error) {
+// then everything else, one server-side apply per object, inFlight at a time, nothing
+// decoded. The REST mappings are resolved before the clock starts.
+func floor(ctx context.Context, env *kubeenv.Env, mapper meta.RESTMapper, objs []*unstructured.Unstructured, inFlight int) (time.Duration, error) {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0
 	hc, err := rest.HTTPClientFor(cfg)
@@ -276,7 +283,7 @@ func floor(ctx context.Context, env *kubeenv.Env, mapper meta.RESTMapper, objs [
 	}
 	send := func(ws []write) error {
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(floorConcurrency)
+		g.SetLimit(inFlight)
 		for _, w := range ws {
 			g.Go(func() error {
 				req, err := http.NewRequestWithContext(gctx, http.MethodPatch, w.url, bytes.NewReader(w.body))
@@ -308,4 +315,47 @@ func floor(ctx context.Context, env *kubeenv.Env, mapper meta.RESTMapper, objs [
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// serverCPU reads the CPU time (user + system) used so far by the kube-apiserver and
+// etcd processes this benchmark started (its children), from /proc.
+func serverCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		stat := string(b)
+		lp, rp := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+		if lp < 0 || rp < lp {
+			continue
+		}
+		name, fields := stat[lp+1:rp], strings.Fields(stat[rp+1:])
+		// fields[1] is the parent PID, fields[11] and [12] utime and stime in ticks.
+		if len(fields) < 13 || (name != "kube-apiserver" && name != "etcd") || fields[1] != fmt.Sprint(os.Getpid()) {
+			continue
+		}
+		var utime, stime int64
+		fmt.Sscan(fields[11], &utime)
+		fmt.Sscan(fields[12], &stime)
+		out[name] += time.Duration(utime+stime) * time.Second / clockTicks
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, 100 on Linux for every architecture Go supports here.
+const clockTicks = 100
+
+func perObject(rounds []map[string]time.Duration, name string) string {
+	var d []time.Duration
+	for _, r := range rounds {
+		d = append(d, r[name]/1000)
+	}
+	if len(d) == 0 {
+		return "n/a"
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return fmt.Sprintf("%.2f ms", float64(d[len(d)/2].Microseconds())/1000)
 }
