@@ -475,3 +475,24 @@ func TestInventoryCreatedUIDAcrossSteps(t *testing.T) {
 		t.Errorf("prune: %v", set)
 	}
 }
+
+// A StorageClass (a class definition, applied by ssa's staged apply) that opts in to
+// recreation and gets an immutable change together with an invalid field is refused
+// before it is deleted: the classes are checked with the rest before the first write.
+func TestRefusedOptedInStorageClassIsNotDeleted(t *testing.T) {
+	site := unique("sc-optin")
+	optIn := map[string]any{render.AnnotationRecreate: "true"}
+	sc := storageClass(unique("sc"), "xfs", optIn)
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, sc)})
+	uid := get(t, m.Client(), sc).GetUID()
+
+	bad := storageClass(sc.GetName(), "ext4", optIn) // parameters are immutable
+	bad.Object["reclaimPolicy"] = "Bogus"
+	if _, err := m.Apply(context.Background(), objects.ApplyOptions{Objects: owned(site, bad)}); err == nil || !strings.Contains(err.Error(), "reclaimPolicy") {
+		t.Fatalf("want a refusal naming reclaimPolicy, got %v", err)
+	}
+	if got := get(t, m.Client(), sc); got.GetUID() != uid {
+		t.Errorf("the StorageClass was deleted (uid %s -> %s)", uid, got.GetUID())
+	}
+}
