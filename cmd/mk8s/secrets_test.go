@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,24 +15,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/reconciler/secrets"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
 
 // ageValue encrypts plaintext to r as an operator does (age -r … | base64 -w0).
 func ageValue(t *testing.T, r age.Recipient, plaintext string) string {
 	t.Helper()
-	var b bytes.Buffer
-	w, err := age.Encrypt(&b, r)
+	v, err := secrets.Encrypt(plaintext, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]byte(plaintext)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "ENC[AGE," + base64.StdEncoding.EncodeToString(b.Bytes()) + "]"
+	return v
 }
 
 // ageIdentityFile writes a fresh age identity in the age-keygen format.

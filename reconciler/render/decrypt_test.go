@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -16,18 +15,11 @@ import (
 
 func ageEncrypt(t *testing.T, r age.Recipient, plaintext string) string {
 	t.Helper()
-	var b bytes.Buffer
-	w, err := age.Encrypt(&b, r)
+	v, err := secrets.Encrypt(plaintext, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]byte(plaintext)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "ENC[AGE," + base64.StdEncoding.EncodeToString(b.Bytes()) + "]"
+	return v
 }
 
 const passwordField = "spec.notification.config.receivers[0].webhook_configs[0].http_config.basic_auth.password"

@@ -1,7 +1,6 @@
 package secrets
 
 import (
-	"bytes"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -14,18 +13,11 @@ import (
 // encrypt returns plaintext as an ENC[AGE,…] value for recipient, as an operator makes it.
 func encrypt(t *testing.T, r age.Recipient, plaintext string) string {
 	t.Helper()
-	var b bytes.Buffer
-	w, err := age.Encrypt(&b, r)
+	v, err := Encrypt(plaintext, r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]byte(plaintext)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "ENC[AGE," + base64.StdEncoding.EncodeToString(b.Bytes()) + "]"
+	return v
 }
 
 func writeIdentity(t *testing.T, id *age.X25519Identity, mode os.FileMode) string {
