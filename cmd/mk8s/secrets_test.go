@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,26 +48,8 @@ func ageIdentityFile(t *testing.T, mode os.FileMode) (*age.X25519Identity, strin
 // secretSite copies site-example into a directory the test may edit.
 func secretSite(t *testing.T) string {
 	t.Helper()
-	src, err := filepath.Abs(siteExample)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dst := t.TempDir()
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dst, os.DirFS(siteExample)); err != nil {
 		t.Fatal(err)
 	}
 	return dst

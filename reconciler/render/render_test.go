@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,24 +323,22 @@ func TestSiteExampleRender(t *testing.T) {
 // files, and loads it with the real loader.
 func loadEdited(t *testing.T, appends map[string]string) *schema.Site {
 	t.Helper()
-	src := filepath.Join("..", "..", "site-example")
 	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), append(b, appends[filepath.ToSlash(rel)]...), 0o644)
-	})
-	if err != nil {
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join("..", "..", "site-example"))); err != nil {
 		t.Fatal(err)
+	}
+	for rel, text := range appends {
+		f, err := os.OpenFile(filepath.Join(dst, filepath.FromSlash(rel)), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.WriteString(text)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	site, diags := schema.LoadDir(context.Background(), dst)
 	if site == nil || diags.HasErrors() {
