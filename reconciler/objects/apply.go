@@ -41,8 +41,9 @@ type ApplyOptions struct {
 // what the inventory says mk8s created and the render no longer has, health wait. An
 // unchanged site against an unchanged cluster makes no write request and no dry-run.
 //
-// The returned set has one entry per desired or pruned object. On error the set holds
-// what was done before it, and the inventory keeps every object that may exist.
+// The returned set has one entry per desired or pruned object. On error it holds what
+// was done, the object the apply stopped at (failed) and every other one skipped, and
+// the inventory keeps every object that may exist.
 func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, error) {
 	if opts.WaitTimeout == 0 {
 		opts.WaitTimeout = 2 * time.Minute
@@ -63,10 +64,6 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	for _, d := range sel.unchanged {
 		set.Add(change.Entry{Subject: subjectOf(d.obj), Action: change.Unchanged})
 	}
-	// The inventory records what the apply did, even one cancelled midway (Ctrl-C):
-	// without it, what mk8s created would be taken for adopted and never pruned.
-	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancelSave()
 	m.takeApplied()
 	cs, applyErr := m.applyStaged(ctx, sel, opts)
 	applied, writes := m.takeApplied()
@@ -130,7 +127,7 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 		}
 		err := explainApplyError(applyErr)
 		set = append(set, stopped(applyErr, err, sel.check, done, stale)...)
-		return set.Sorted(), errors.Join(err, m.saveInventory(saveCtx, inv))
+		return set.Sorted(), errors.Join(err, m.saveInventoryAfter(ctx, inv))
 	}
 
 	pruned, pruneErr := m.prune(ctx, stale, inv, want)
@@ -140,8 +137,18 @@ func (m *Manager) Apply(ctx context.Context, opts ApplyOptions) (change.Set, err
 	if opts.Wait {
 		waitErr = m.wait(ctx, cs, opts.WaitTimeout)
 	}
-	saveErr := m.saveInventory(saveCtx, inv)
+	saveErr := m.saveInventoryAfter(ctx, inv)
 	return set.Sorted(), errors.Join(pruneErr, waitErr, saveErr)
+}
+
+// saveInventoryAfter saves the inventory at the end of an apply, even one cancelled
+// midway (Ctrl-C): without it, what mk8s created would be taken for adopted and never
+// pruned. The save gets its own bound, counted from now rather than from the start of
+// an apply that may have waited minutes for health.
+func (m *Manager) saveInventoryAfter(ctx context.Context, inv *inventory) error {
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return m.saveInventory(saveCtx, inv)
 }
 
 // applyStaged applies the objects that may have changed. Cluster definitions (CRDs,
