@@ -160,28 +160,34 @@ func (m *Manager) applyStaged(ctx context.Context, sel *selection, opts ApplyOpt
 	if len(check) == 0 {
 		return nil, nil
 	}
-	var defs, classes, rest []*unstructured.Unstructured
+	ao := ssa.ApplyOptions{
+		ForceSelector: map[string]string{render.AnnotationRecreate: "true"},
+		WaitInterval:  500 * time.Millisecond,
+		WaitTimeout:   opts.StageTimeout,
+	}
+	// defs go through ssa's staged apply; checked are those of them checked here first.
+	var defs, checked, rest []*unstructured.Unstructured
 	for _, d := range check {
 		// ssa sorts its input in place and strips CRD caBundles: give it copies.
 		o := d.obj.DeepCopy()
 		switch {
 		case utils.IsClusterDefinition(o):
 			defs = append(defs, o)
+			if utils.AnyInMetadata(o, ao.ForceSelector) {
+				// ssa would delete it to recreate it before finding the new one invalid.
+				checked = append(checked, o.DeepCopy())
+			}
 		case utils.IsClassDefinition(o):
-			defs, classes = append(defs, o), append(classes, o.DeepCopy())
+			defs, checked = append(defs, o), append(checked, o.DeepCopy())
 		default:
 			rest = append(rest, o)
 		}
 	}
-	ao := ssa.ApplyOptions{
-		ForceSelector: map[string]string{render.AnnotationRecreate: "true"},
-		WaitInterval:  500 * time.Millisecond,
-		WaitTimeout:   opts.StageTimeout,
-	}
 	// Every object is checked by the server before anything is written, so that an
 	// object it refuses changes nothing: cluster definitions by ssa's own dry-run of
-	// their stage (the first), classes and the rest here. Only an object whose namespace
-	// or kind this apply creates cannot be checked yet; it is checked once they exist.
+	// their stage (the first; those that opt in to recreation here too), classes and the
+	// rest here. Only an object whose namespace or kind this apply creates cannot be
+	// checked yet; it is checked once they exist.
 	namespaces, kinds := createdBy(check)
 	absent, err := m.absentDefinitions(ctx, sel)
 	if err != nil {
@@ -195,7 +201,7 @@ func (m *Manager) applyStaged(ctx context.Context, sel *selection, opts ApplyOpt
 		},
 		refused: func(o *unstructured.Unstructured, err error) bool { return dependsOnPlanned(err, o, namespaces, kinds) },
 	}
-	if _, err := m.dryRunAll(ctx, classes, ao, later); err != nil {
+	if _, err := m.dryRunAll(ctx, checked, ao, later); err != nil {
 		return nil, err
 	}
 	pre, err := m.dryRunAll(ctx, rest, ao, later)

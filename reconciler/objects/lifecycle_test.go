@@ -496,3 +496,25 @@ func TestRefusedOptedInStorageClassIsNotDeleted(t *testing.T) {
 		t.Errorf("the StorageClass was deleted (uid %s -> %s)", uid, got.GetUID())
 	}
 }
+
+// A cluster definition that opts in to recreation (a CRD whose scope changes) together
+// with an invalid change is refused before ssa's staged apply deletes it.
+func TestRefusedOptedInCRDIsNotDeleted(t *testing.T) {
+	site := unique("crd-optin")
+	group := site + ".example.com"
+	def := crd(group, "Widget", "widgets")
+	def.SetAnnotations(map[string]string{render.AnnotationRecreate: "true"})
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: owned(site, def)})
+	uid := get(t, m.Client(), def).GetUID()
+
+	bad := def.DeepCopy()
+	_ = unstructured.SetNestedField(bad.Object, "Cluster", "spec", "scope") // immutable
+	_ = unstructured.SetNestedField(bad.Object, "Not A Kind", "spec", "names", "kind")
+	if _, err := m.Apply(context.Background(), objects.ApplyOptions{Objects: owned(site, bad)}); err == nil {
+		t.Fatal("the invalid CRD was accepted")
+	}
+	if got := get(t, m.Client(), def); got.GetUID() != uid {
+		t.Errorf("the CRD was deleted (uid %s -> %s)", uid, got.GetUID())
+	}
+}
