@@ -440,30 +440,7 @@ func TestFailedDeletionStaysInInventory(t *testing.T) {
 	site, ns := unique("keep"), unique("keep-ns")
 	user := unique("no-delete")
 	ctx := context.Background()
-	rbac := `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: ` + user + `
-rules:
-- apiGroups: ["*"]
-  resources: ["*"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: ` + user + `
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ` + user + `}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: ` + user + `}
-`
-	if out, err := e.RunKubectlStdin(ctx, []byte(rbac), "apply", "-f", "-"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	cfg, err := e.AddUser(user)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := limitedUser(t, e, user, `["*"]`, `["*"]`, `["get", "list", "watch", "create", "update", "patch"]`)
 	limited, err := objects.New(cfg, objects.NewOptions{Site: site})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
@@ -110,4 +111,35 @@ func exists(t *testing.T, c client.Client, proto *unstructured.Unstructured) boo
 	}
 	t.Fatalf("get %s: %v", proto.GetName(), err)
 	return false
+}
+
+// limitedUser creates a user whose only rights are one ClusterRole with the given rule
+// (apiGroups, resources and verbs as YAML flow lists) and returns its REST config.
+func limitedUser(t *testing.T, e *kubeenv.Env, name, apiGroups, resources, verbs string) *rest.Config {
+	t.Helper()
+	rbac := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: ` + name + `
+rules:
+- apiGroups: ` + apiGroups + `
+  resources: ` + resources + `
+  verbs: ` + verbs + `
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: ` + name + `
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ` + name + `}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: ` + name + `}
+`
+	if out, err := e.RunKubectlStdin(context.Background(), []byte(rbac), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cfg, err := e.AddUser(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -114,36 +114,13 @@ func TestPlanFailsWhenAStaleObjectCannotBeRead(t *testing.T) {
 	site, ns := unique("unreadable"), unique("unreadable-ns")
 	user := unique("no-secrets")
 	ctx := context.Background()
-	rbac := `apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: ` + user + `
-rules:
-- apiGroups: [""]
-  resources: ["configmaps", "namespaces"]
-  verbs: ["get", "list", "watch", "create", "update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: ` + user + `
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ` + user + `}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: ` + user + `}
-`
-	if out, err := e.RunKubectlStdin(ctx, []byte(rbac), "apply", "-f", "-"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
 	secret := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Secret",
 		"metadata": map[string]any{"name": "s", "namespace": ns}, "stringData": map[string]any{"k": "v"}}}
 	admin := newManager(t, site, nil)
 	apply(t, admin, objects.ApplyOptions{Objects: owned(site, namespace(ns), configMap(ns, "cm", nil), secret)})
 
-	cfg, err := e.AddUser(user)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := limitedUser(t, e, user, `[""]`, `["configmaps", "namespaces"]`, `["get", "list", "watch", "create", "update", "patch"]`)
 	limited, err := objects.New(cfg, objects.NewOptions{Site: site})
 	if err != nil {
 		t.Fatal(err)
