@@ -23,6 +23,9 @@ type File struct {
 	Group   string // root when empty
 	// Secret files never show their content in a diff.
 	Secret bool
+	// Describe, when set, renders content for diffs: a certificate's subject, SANs and
+	// dates instead of its PEM.
+	Describe func([]byte) []byte
 }
 
 // ID implements Resource.
@@ -206,6 +209,9 @@ func (f *File) diff(old, new []byte, created bool) string {
 			return fmt.Sprintf("(secret content not shown: sha256 %s)", SHA256(new))
 		}
 		return fmt.Sprintf("(secret content not shown: sha256 %s -> %s)", SHA256(old), SHA256(new))
+	}
+	if f.Describe != nil {
+		old, new = f.Describe(old), f.Describe(new)
 	}
 	from := f.Path + " (live)"
 	if created {
