@@ -39,17 +39,72 @@ var sysctls = [][2]string{
 }
 
 // Options of Render.
-type Options struct{}
+type Options struct {
+	// PKI are the node's certificates, keys, kubeconfigs and CA files, from hostsync's
+	// PKI stage; they are placed before the static pods and units that read them.
+	PKI []resource.Resource
+	// Etcd is how the node's etcd member starts; FreshEtcd(site, node) when nil.
+	Etcd *EtcdStart
+}
+
+// EtcdStart is the --initial-cluster and --initial-cluster-state of a member. They only
+// matter the first time a member starts with an empty data directory: the first member
+// of a new cluster starts it alone ("new"), every later member joins the members already
+// there ("existing"), after mk8s added it with `member add`.
+type EtcdStart struct {
+	InitialCluster string
+	State          string
+}
+
+// FreshEtcd is the start of a member when no member of the site runs yet: the first etcd
+// node (the bootstrap node when it is one, else the first by name) creates the cluster
+// alone; the others will join it, with `member add`, once it runs.
+func FreshEtcd(site *schema.Site, node string) *EtcdStart {
+	first := ""
+	for i := range site.Nodes {
+		n := &site.Nodes[i]
+		if !n.HasRole(schema.RoleEtcd) {
+			continue
+		}
+		if n.HasRole(schema.RoleBootstrap) {
+			first = n.Name
+			break
+		}
+		if first == "" || n.Name < first {
+			first = n.Name
+		}
+	}
+	peer := func(name string) string {
+		n, _ := site.Node(name)
+		return name + "=" + EtcdPeerURL(n)
+	}
+	if n, ok := site.Node(node); !ok || !n.HasRole(schema.RoleEtcd) {
+		return nil
+	}
+	if node == first {
+		return &EtcdStart{InitialCluster: peer(node), State: "new"}
+	}
+	return &EtcdStart{InitialCluster: peer(first) + "," + peer(node), State: "existing"}
+}
+
+// EtcdPeerURL is the peer URL of an etcd node.
+func EtcdPeerURL(n *schema.Node) string { return "https://" + net.JoinHostPort(nodeIP(n), "2380") }
+
+// EtcdClientURL is the client URL of an etcd node.
+func EtcdClientURL(n *schema.Node) string { return "https://" + net.JoinHostPort(nodeIP(n), "2379") }
 
 // Render returns the desired host state of one node, in apply order: packages,
 // directories, files, static pods, kernel settings, then units (which react to the files
 // before them).
-func Render(site *schema.Site, nodeName string, _ Options) ([]resource.Resource, error) {
+func Render(site *schema.Site, nodeName string, opts Options) ([]resource.Resource, error) {
 	node, ok := site.Node(nodeName)
 	if !ok {
 		return nil, fmt.Errorf("node %s: not in the site", nodeName)
 	}
-	r := &renderer{site: site, node: node, ver: PlatformVersion(site)}
+	r := &renderer{site: site, node: node, ver: PlatformVersion(site), etcdStart: opts.Etcd}
+	if r.etcdStart == nil && node.HasRole(schema.RoleEtcd) {
+		r.etcdStart = FreshEtcd(site, nodeName)
+	}
 	boot := site.BootstrapNode()
 	if boot == nil {
 		return nil, fmt.Errorf("node %s: the site has no bootstrap node", nodeName)
@@ -66,7 +121,7 @@ func Render(site *schema.Site, nodeName string, _ Options) ([]resource.Resource,
 		r.bootstrap()
 	}
 	r.units()
-	out := slices.Concat(r.pkgs, r.dirs, r.files, r.pods, r.kernel, r.svc)
+	out := slices.Concat(r.pkgs, r.dirs, r.files, opts.PKI, r.pods, r.kernel, r.svc)
 	return out, nil
 }
 
@@ -76,6 +131,7 @@ type renderer struct {
 	ver, repoIP                     string
 	pkgs, dirs, files, pods, kernel []resource.Resource
 	svc                             []resource.Resource
+	etcdStart                       *EtcdStart
 }
 
 // nodeIP is the node's control-plane address: its SSH host, which validation requires
@@ -218,6 +274,8 @@ authentication:
     clientCAFile: /etc/kubernetes/pki/ca.crt
 authorization:
   mode: Webhook
+tlsCertFile: /var/lib/kubelet/pki/kubelet.crt
+tlsPrivateKeyFile: /var/lib/kubelet/pki/kubelet.key
 rotateCertificates: false
 clusterDNS:
 - %s
@@ -335,10 +393,6 @@ spec:
 func (r *renderer) etcd() {
 	r.dir(EtcdDataDir, 0o750)
 	ip := nodeIP(r.node)
-	var initial []string
-	for _, m := range r.withRole(schema.RoleEtcd) {
-		initial = append(initial, m.Name+"=https://"+net.JoinHostPort(nodeIP(m), "2380"))
-	}
 	pki := []string{"/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/server.crt", "/etc/kubernetes/pki/etcd/server.key",
 		"/etc/kubernetes/pki/etcd/peer.crt", "/etc/kubernetes/pki/etcd/peer.key"}
 	r.pod("etcd", pkiNote+fmt.Sprintf(`apiVersion: v1
@@ -368,7 +422,7 @@ spec:
     - --listen-peer-urls=https://%s
     - --listen-metrics-urls=http://127.0.0.1:2381
     - --initial-cluster=%s
-    - --initial-cluster-state=existing
+    - --initial-cluster-state=%s
     - --experimental-initial-corrupt-check=true
     - --client-cert-auth=true
     - --peer-client-cert-auth=true
@@ -391,7 +445,7 @@ spec:
   - {name: pki, hostPath: {path: /etc/kubernetes/pki/etcd, type: DirectoryOrCreate}}
 `, r.ver, resource.DigestPlaceholder, r.image("etcd", EtcdImageTag), r.node.Name, EtcdDataDir,
 		net.JoinHostPort(ip, "2379"), net.JoinHostPort(ip, "2379"), net.JoinHostPort(ip, "2380"), net.JoinHostPort(ip, "2380"),
-		strings.Join(initial, ","), EtcdDataDir, EtcdDataDir), pki...)
+		r.etcdStart.InitialCluster, r.etcdStart.State, EtcdDataDir, EtcdDataDir), pki...)
 }
 
 func featureGates(g map[string]bool) string {
@@ -466,6 +520,11 @@ func (r *renderer) master() {
 		"--proxy-client-cert-file=/etc/kubernetes/pki/front-proxy-client.crt",
 		"--proxy-client-key-file=/etc/kubernetes/pki/front-proxy-client.key",
 		"--requestheader-client-ca-file=/etc/kubernetes/pki/front-proxy-ca.crt",
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-username-headers=X-Remote-User",
+		"--enable-admission-plugins=NodeRestriction",
 		"--service-account-key-file=/etc/kubernetes/pki/sa.pub",
 		"--service-account-signing-key-file=/etc/kubernetes/pki/sa.key",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -482,7 +541,7 @@ func (r *renderer) master() {
 		"/etc/kubernetes/pki/apiserver-etcd-client.crt", "/etc/kubernetes/pki/apiserver-etcd-client.key",
 		"/etc/kubernetes/pki/apiserver-kubelet-client.crt", "/etc/kubernetes/pki/apiserver-kubelet-client.key",
 		"/etc/kubernetes/pki/front-proxy-client.crt", "/etc/kubernetes/pki/front-proxy-client.key",
-		"/etc/kubernetes/pki/sa.pub", "/etc/kubernetes/pki/sa.key", "/etc/kubernetes/encryption.conf",
+		"/etc/kubernetes/pki/front-proxy-ca.crt", "/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/sa.pub", "/etc/kubernetes/pki/sa.key", "/etc/kubernetes/encryption.conf",
 	})
 	r.controlPlanePod("kube-controller-manager", args("kube-controller-manager",
 		"--kubeconfig=/etc/kubernetes/controller-manager.conf",
@@ -550,6 +609,7 @@ func (r *renderer) units() {
 		&resource.SystemdUnit{Name: "containerd.service", UnitFiles: []string{ContainerdDropIn},
 			DependsOn: []string{ContainerdConfig}, Enabled: true, Active: true},
 		&resource.SystemdUnit{Name: "kubelet.service", UnitFiles: []string{KubeletStandalone, KubeletMetalK8s},
-			DependsOn: []string{KubeletConfig, KubeletFlags}, Enabled: true, Active: true},
+			DependsOn: []string{KubeletConfig, KubeletFlags, "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/pki/ca.crt",
+				"/var/lib/kubelet/pki/kubelet.crt", "/var/lib/kubelet/pki/kubelet.key"}, Enabled: true, Active: true},
 	)
 }
