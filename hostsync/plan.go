@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/hostsync/roles"
 	"github.com/metalk8s/mk8s/hostsync/transport"
@@ -42,6 +43,8 @@ type PlanOptions struct {
 	// HostTimeout bounds the dial and probe of one host; no bound when zero (the
 	// caller's context still applies). SSH keepalives detect dead peers meanwhile.
 	HostTimeout time.Duration
+	// PKI tunes the certificates stage.
+	PKI PKIOptions
 }
 
 // HostsPlan is the value a dry run returns: per host, the steps Apply will perform.
@@ -49,6 +52,19 @@ type HostsPlan struct {
 	Hosts []*HostPlan `json:"hosts"`
 	pool  *Pool
 	owned bool
+	site  *schema.Site
+	opts  PlanOptions
+	pki   *pkiStage
+	etcd  *etcdStage
+}
+
+// Certificates lists the certificates the plan leaves on the hosts, by node and path.
+func (p *HostsPlan) Certificates() []Certificate {
+	var out []Certificate
+	for _, h := range p.Hosts {
+		out = append(out, h.Certificates...)
+	}
+	return out
 }
 
 // HostPlan is the plan of one host.
@@ -68,8 +84,13 @@ type HostPlan struct {
 	PresentedKey string `json:"presentedKey,omitempty"`
 	// Deferred explains why a host in backoff was not planned.
 	Deferred string `json:"deferred,omitempty"`
+	// Certificates are the certificates (CAs included) the plan leaves on the host.
+	Certificates []Certificate `json:"certificates,omitempty"`
 
-	node *schema.Node
+	node        *schema.Node
+	pki         *hostPKI
+	deferredPKI bool // some certificate waits for a key the apply generates first
+	etcdJoin    bool // the node's etcd member is added before its host is converged
 }
 
 // Entries is the plan in the shared result vocabulary: one entry per resource, and one
@@ -122,53 +143,200 @@ func (h *HostPlan) failed() *resource.Step {
 // Plan renders the desired state of every node and probes every host (in parallel,
 // bounded), returning what Apply would do. Plan changes nothing on any host. A host that
 // cannot be reached is part of the plan (with Err), never an error of Plan itself;
-// Plan's error is for a site it cannot render.
+// Plan's error is for a site it cannot render, and for a PKI it refuses to touch (a
+// *pki.RefusedError: a CA missing from a running cluster, a SAN that cannot be computed).
+//
+// With the default render, the plan runs in three steps: every host is connected and
+// its PKI read (one round trip); the authority is resolved from the bootstrap node, the
+// backup and what the nodes hold; then every host is rendered with its certificates and
+// probed (one more round trip, two when diffs need live content).
 func Plan(ctx context.Context, site *schema.Site, opts PlanOptions) (*HostsPlan, error) {
-	render := opts.Render
-	if render == nil {
-		render = func(s *schema.Site, n string) ([]resource.Resource, error) {
-			return roles.Render(s, n, roles.Options{})
-		}
-	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	p := &HostsPlan{pool: opts.Pool}
+	p := &HostsPlan{pool: opts.Pool, site: site, opts: opts}
 	if p.pool == nil {
 		p.pool, p.owned = NewPool(transport.DialOptions{Dial: opts.Dial, TrustOnFirstUse: opts.TrustOnFirstUse}), true
 	}
-	desired := map[string][]resource.Resource{}
+	custom := map[string][]resource.Resource{}
 	for i := range site.Nodes {
 		n := &site.Nodes[i]
 		if len(opts.Nodes) > 0 && !slices.Contains(opts.Nodes, n.Name) {
 			continue
 		}
-		rs, err := render(site, n.Name)
+		rs, err := p.renderNode(n.Name, nil)
 		if err != nil {
+			p.Close()
 			return nil, fmt.Errorf("rendering host state of node %s: %w", n.Name, err)
 		}
-		desired[n.Name] = rs
+		custom[n.Name] = rs
 		p.Hosts = append(p.Hosts, &HostPlan{Node: n.Name, Roles: n.Roles, Addr: Target(n).Addr(), node: n})
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, concurrency(opts.HostConcurrency))
+	var active []*HostPlan
 	for _, h := range p.Hosts {
 		if b, ok := opts.Backoff.deferred(h.Node, now()); ok {
 			h.Deferred = fmt.Sprintf("retrying after %s (%d consecutive failures; last: %s)",
 				b.NextAttempt.UTC().Format(time.RFC3339), b.Failures, b.LastError)
 			continue
 		}
+		active = append(active, h)
+	}
+	if opts.Render == nil && !opts.PKI.Skip {
+		stage, err := newPKIStage(site, opts.PKI)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.pki = stage
+		if err := p.readPKI(ctx, active); err != nil {
+			p.Close()
+			return nil, err
+		}
+		if err := p.readEtcd(ctx); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	forEach(active, opts.HostConcurrency, func(h *HostPlan) {
+		if h.Err != nil {
+			return // could not be connected or read: reported as failed
+		}
+		rs := custom[h.Node]
+		if opts.Render == nil {
+			var err error
+			if rs, err = p.renderNode(h.Node, h); err != nil {
+				h.Err, h.Error = err, err.Error()
+				return
+			}
+		}
+		planHost(ctx, p.pool, h, rs, opts, roles.Header(roles.PlatformVersion(site)))
+		p.planJoin(h)
+	})
+	return p, nil
+}
+
+// readEtcd asks the running etcd cluster, if any, for its members. A CA created by this
+// plan means no cluster can run yet: nobody is asked.
+func (p *HostsPlan) readEtcd(ctx context.Context) error {
+	p.etcd = &etcdStage{}
+	if p.pki.resolution == nil {
+		return nil
+	}
+	if _, generated := p.pki.resolution.Origin[pki.CADefs()[1].CertPath]; generated {
+		return nil
+	}
+	s, err := newEtcdStage(ctx, p.site, p.pki.resolution.Authority, p.opts.Dial, p.pki.now())
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	p.etcd = s
+	return nil
+}
+
+// planJoin puts the member add a new etcd member needs first in its host's plan.
+func (p *HostsPlan) planJoin(h *HostPlan) {
+	if p.etcd == nil || h.Err != nil || !h.node.HasRole(schema.RoleEtcd) {
+		return
+	}
+	if e := p.etcd.joinStep(h.node); e != nil {
+		h.etcdJoin = true
+		h.Steps = append([]resource.Step{{Resource: e.Subject, Action: e.Action, Message: e.Message}}, h.Steps...)
+	}
+}
+
+// readPKI connects every host, reads its PKI, and resolves the authority. A host that
+// cannot be read is failed (the others still get their certificates) unless it is the
+// bootstrap node and no backup stands in for it, which fails the plan.
+func (p *HostsPlan) readPKI(ctx context.Context, hosts []*HostPlan) error {
+	var bootErr error
+	var mu sync.Mutex
+	probes := map[string]*hostPKI{}
+	forEach(hosts, p.opts.HostConcurrency, func(h *HostPlan) {
+		hctx, cancel := hostContext(ctx, p.opts.HostTimeout)
+		defer cancel()
+		conn, err := p.connect(hctx, h)
+		if err == nil {
+			h.pki, err = p.pki.probe(hctx, conn, h.Node)
+			if err != nil {
+				p.pool.Forget(h.node)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			h.Err, h.Error = err, err.Error()
+			if h.Node == p.pki.bootstrap {
+				bootErr = err
+			}
+			return
+		}
+		probes[h.Node] = h.pki
+	})
+	// The bootstrap node holds the CA: it is read even when the plan is limited to
+	// other nodes (read only: nothing is planned on it).
+	if n, ok := p.site.Node(p.pki.bootstrap); ok && !slices.ContainsFunc(hosts, func(h *HostPlan) bool { return h.Node == n.Name }) {
+		hctx, cancel := hostContext(ctx, p.opts.HostTimeout)
+		defer cancel()
+		conn, err := p.pool.Get(hctx, n)
+		if err == nil {
+			var h *hostPKI
+			if h, err = p.pki.probe(hctx, conn, n.Name); err == nil {
+				probes[n.Name] = h
+			}
+		}
+		bootErr = err
+	}
+	return p.pki.resolve(probes, bootErr)
+}
+
+// renderNode renders one node: with the custom Render, or roles.Render with the node's
+// PKI when the host was read (h nil: a render for errors only).
+func (p *HostsPlan) renderNode(node string, h *HostPlan) ([]resource.Resource, error) {
+	if p.opts.Render != nil {
+		return p.opts.Render(p.site, node)
+	}
+	var ro roles.Options
+	if h != nil && p.pki != nil {
+		if h.pki == nil {
+			return nil, fmt.Errorf("node %s: PKI not read", node)
+		}
+		rs, certs, err := p.pki.resources(node, h.pki)
+		if err != nil {
+			return nil, err
+		}
+		ro.PKI, h.Certificates = rs, certs
+		if n, ok := p.site.Node(node); ok && n.HasRole(schema.RoleEtcd) && p.etcd != nil {
+			ro.Etcd = p.etcd.start(p.site, n, h.pki.files[etcdManifest])
+		}
+		h.deferredPKI = slices.ContainsFunc(rs, func(r resource.Resource) bool {
+			d, ok := r.(*resource.Deferred)
+			return ok && d.Action != change.Skipped
+		})
+	}
+	return roles.Render(p.site, node, ro)
+}
+
+func forEach(hosts []*HostPlan, n int, f func(*HostPlan)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, concurrency(n))
+	for _, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			planHost(ctx, p.pool, h, desired[h.Node], opts, roles.Header(roles.PlatformVersion(site)))
+			f(h)
 		}()
 	}
 	wg.Wait()
-	return p, nil
+}
+
+func hostContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
 }
 
 func concurrency(n int) int {
@@ -178,12 +346,20 @@ func concurrency(n int) int {
 	return n
 }
 
-func planHost(ctx context.Context, pool *Pool, h *HostPlan, rs []resource.Resource, opts PlanOptions, header string) {
-	if opts.HostTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.HostTimeout)
-		defer cancel()
+func (p *HostsPlan) connect(ctx context.Context, h *HostPlan) (*transport.Conn, error) {
+	conn, err := p.pool.Get(ctx, h.node)
+	if err != nil {
+		return nil, err
 	}
+	if h.node.SSH.HostKey == "" {
+		h.PresentedKey = conn.PresentedKey()
+	}
+	return conn, nil
+}
+
+func planHost(ctx context.Context, pool *Pool, h *HostPlan, rs []resource.Resource, opts PlanOptions, header string) {
+	ctx, cancel := hostContext(ctx, opts.HostTimeout)
+	defer cancel()
 	conn, err := pool.Get(ctx, h.node)
 	if err != nil {
 		h.Err, h.Error = err, err.Error()

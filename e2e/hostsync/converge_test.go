@@ -33,16 +33,67 @@ var (
 		"/var/lib/metalk8s/apiserver-proxy.conf":                    "444",
 		"/etc/kubernetes/manifests/apiserver-proxy.yaml":            "600",
 		"/var/lib/metalk8s/mk8s-applied.sha256":                     "600", // mk8s' record of what it wrote
+		// PKI: certificates 0644, keys and kubeconfigs 0600 (host-convergence §1.3).
+		"/etc/kubernetes/pki/ca.crt":                 "644",
+		"/var/lib/kubelet/pki/kubelet.crt":           "644",
+		"/var/lib/kubelet/pki/kubelet.key":           "600",
+		"/etc/kubernetes/kubelet.conf":               "600",
+		"/etc/kubernetes/pki/kubeconfig/kubelet.key": "600",
 	}
-	etcdFiles   = map[string]string{"/etc/kubernetes/manifests/etcd.yaml": "600"}
+	etcdFiles = map[string]string{
+		"/etc/kubernetes/manifests/etcd.yaml":             "600",
+		"/etc/kubernetes/pki/etcd/ca.crt":                 "644",
+		"/etc/kubernetes/pki/etcd/server.crt":             "644",
+		"/etc/kubernetes/pki/etcd/server.key":             "600",
+		"/etc/kubernetes/pki/etcd/peer.crt":               "644",
+		"/etc/kubernetes/pki/etcd/peer.key":               "600",
+		"/etc/kubernetes/pki/etcd/healthcheck-client.crt": "644",
+		"/etc/kubernetes/pki/etcd/healthcheck-client.key": "600",
+	}
 	masterFiles = map[string]string{
 		"/etc/kubernetes/manifests/kube-apiserver.yaml":          "600",
 		"/etc/kubernetes/manifests/kube-controller-manager.yaml": "600",
 		"/etc/kubernetes/manifests/kube-scheduler.yaml":          "600",
+		"/etc/kubernetes/pki/etcd/ca.crt":                        "644",
+		"/etc/kubernetes/pki/front-proxy-ca.crt":                 "644",
+		"/etc/kubernetes/pki/sa.pub":                             "644",
+		"/etc/kubernetes/pki/sa.key":                             "600",
+		"/etc/kubernetes/encryption.conf":                        "600",
+		"/etc/kubernetes/pki/apiserver.crt":                      "644",
+		"/etc/kubernetes/pki/apiserver.key":                      "600",
+		"/etc/kubernetes/pki/apiserver-etcd-client.crt":          "644",
+		"/etc/kubernetes/pki/apiserver-etcd-client.key":          "600",
+		"/etc/kubernetes/pki/apiserver-kubelet-client.crt":       "644",
+		"/etc/kubernetes/pki/apiserver-kubelet-client.key":       "600",
+		"/etc/kubernetes/pki/front-proxy-client.crt":             "644",
+		"/etc/kubernetes/pki/front-proxy-client.key":             "600",
+		"/etc/kubernetes/admin.conf":                             "600",
+		"/etc/kubernetes/super-admin.conf":                       "600",
+		"/etc/kubernetes/controller-manager.conf":                "600",
+		"/etc/kubernetes/scheduler.conf":                         "600",
+		"/etc/kubernetes/pki/kubeconfig/admin.key":               "600",
+		"/etc/kubernetes/pki/kubeconfig/super-admin.key":         "600",
+		"/etc/kubernetes/pki/kubeconfig/controller-manager.key":  "600",
+		"/etc/kubernetes/pki/kubeconfig/scheduler.key":           "600",
 	}
 	bootstrapFiles = map[string]string{
 		"/var/lib/metalk8s/repositories/conf.d/default.conf": "644",
 		"/etc/kubernetes/manifests/repositories.yaml":        "600",
+		// The CA minion: every CA, the service-account pair, the encryption key.
+		"/etc/kubernetes/pki/ca.key":             "600",
+		"/etc/kubernetes/pki/etcd/ca.crt":        "644",
+		"/etc/kubernetes/pki/etcd/ca.key":        "600",
+		"/etc/kubernetes/pki/front-proxy-ca.crt": "644",
+		"/etc/kubernetes/pki/front-proxy-ca.key": "600",
+		"/etc/kubernetes/pki/sa.pub":             "644",
+		"/etc/kubernetes/pki/sa.key":             "600",
+		"/etc/metalk8s/pki/nginx-ingress/ca.crt": "644",
+		"/etc/metalk8s/pki/nginx-ingress/ca.key": "600",
+		"/etc/metalk8s/pki/dex/ca.crt":           "644",
+		"/etc/metalk8s/pki/dex/ca.key":           "600",
+		"/etc/metalk8s/pki/backup-server/ca.crt": "644",
+		"/etc/metalk8s/pki/backup-server/ca.key": "600",
+		"/etc/metalk8s/crypt/apiserver.key":      "600",
 	}
 )
 

@@ -73,7 +73,10 @@ func labSite(l *hosts.Lab, nodes ...schema.Node) *schema.Site {
 }
 
 func planOpts(l *hosts.Lab) hostsync.PlanOptions {
-	return hostsync.PlanOptions{Dial: l.Dial, Packages: resource.PackagesProbeOnly}
+	// The PKI backup lives with the lab (removed by Close); 2048-bit CAs keep the tests
+	// fast (the product's CAs are 4096-bit, as MetalK8s').
+	return hostsync.PlanOptions{Dial: l.Dial, Packages: resource.PackagesProbeOnly,
+		PKI: hostsync.PKIOptions{BackupDir: filepath.Join(l.Dir, "pki-backup"), CAKeyBits: 2048}}
 }
 
 // converge plans and applies; it fails the test on a plan error but returns apply's.

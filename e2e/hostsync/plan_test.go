@@ -77,8 +77,8 @@ func TestPlanShowsStaticPodDiffThatApplyPerforms(t *testing.T) {
 	}
 }
 
-// A certificate the apiserver mounts changes (written by the PKI stage, not by this
-// render): the manifest's config digest changes, so kubelet would restart the pod.
+// A certificate the apiserver mounts changes: the manifest's config digest changes, so
+// kubelet restarts that pod, and only that one.
 func TestStaticPodDigestFollowsMountedCertificate(t *testing.T) {
 	ctx := testCtx(t)
 	l := startLab(t, ctx, hosts.Options{Hosts: 3})
@@ -86,7 +86,10 @@ func TestStaticPodDigestFollowsMountedCertificate(t *testing.T) {
 	if _, res, err := converge(t, ctx, site, planOpts(l), hostsync.ApplyOptions{}); err != nil {
 		t.Fatalf("%v: %v", err, res)
 	}
-	if _, err := l.Run(ctx, l.Hosts[1], "mkdir -p /etc/kubernetes/pki && echo renewed > /etc/kubernetes/pki/apiserver.crt"); err != nil {
+	// A certificate replaced on the host (here by garbage) is re-issued, and the only
+	// other change is the manifest of the pod that mounts it: the other pods of the node
+	// (controller-manager, scheduler, etcd) keep their digest and are not restarted.
+	if _, err := l.Run(ctx, l.Hosts[1], "echo garbage > /etc/kubernetes/pki/apiserver.crt"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := hostsync.Plan(ctx, site, planOpts(l))
@@ -95,8 +98,10 @@ func TestStaticPodDigestFollowsMountedCertificate(t *testing.T) {
 	}
 	defer p.Close()
 	c := changed(p.Entries())
-	if len(c) != 1 || c[0].Host != "node-2" || c[0].Subject != "StaticPod /etc/kubernetes/manifests/kube-apiserver.yaml" ||
-		c[0].Action != change.Configured || !strings.Contains(c[0].Diff, "metalk8s.scality.com/config-digest") {
+	if len(c) != 2 || c[0].Host != "node-2" || c[0].Subject != "Certificate /etc/kubernetes/pki/apiserver.crt" ||
+		!strings.Contains(c[0].Message, "re-issued: the live certificate is unreadable") ||
+		c[1].Subject != "StaticPod /etc/kubernetes/manifests/kube-apiserver.yaml" ||
+		c[1].Action != change.Configured || !strings.Contains(c[1].Diff, "metalk8s.scality.com/config-digest") {
 		t.Fatalf("plan: %v", c)
 	}
 }
