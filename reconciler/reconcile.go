@@ -40,6 +40,12 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 			p.log.Info("converging hosts")
 			hs, err := opts.Hosts.Apply(ctx, p.site)
 			res.Hosts = hs
+			if refused(err) {
+				// The host half refused the site as a whole (a CA missing from a running
+				// cluster, a SAN it cannot compute): nothing was changed on any host,
+				// and the objects wait too, so that the site stays where it was.
+				return res, fmt.Errorf("hosts: %w; nothing was changed", err)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("hosts: %w", err))
 			}
@@ -63,6 +69,12 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 		p.log.Info("objects applied", "summary", set.SummaryLine())
 	}
 	return res, errors.Join(errs...)
+}
+
+// refused reports whether the host half refused the whole site (pki.RefusedError).
+func refused(err error) bool {
+	var r interface{ Refused() bool }
+	return errors.As(err, &r) && r.Refused()
 }
 
 // Plan computes what Reconcile would do, changing nothing: hosts by probing (when a

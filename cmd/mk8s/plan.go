@@ -71,6 +71,7 @@ With --exit-code, plan exits 2 when changes are pending and 0 when there is none
 		},
 	}
 	f.register(cmd)
+	f.hosts.registerRecovery(cmd)
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when changes are pending, 0 when none")
 	return cmd
 }

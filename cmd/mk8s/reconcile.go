@@ -222,6 +222,7 @@ Ready afterwards.`,
 		},
 	}
 	f.register(cmd)
+	f.hosts.registerRecovery(cmd)
 	cmd.Flags().BoolVar(&once, "once", false, "run one reconcile now, in this process, and exit")
 	cmd.Flags().BoolVar(&now, "now", false, "ask the running daemon to reconcile now and wait for it")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "with --now: how long to wait for the daemon's reconcile")

@@ -69,6 +69,7 @@ cancelled and the next start completes it.`,
     --data "$body" http://127.0.0.1:9440/webhook`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.hosts.stateDirSet = cmd.Flags().Changed("state-dir")
 			return runDaemon(cmd.Context(), g, f)
 		},
 	}
@@ -119,6 +120,9 @@ func runDaemon(ctx context.Context, g *globals, f runFlags) error {
 		p.decrypt = ids.Decrypt
 	}
 	if !f.objectsOnly {
+		if !f.hosts.stateDirSet {
+			f.hosts.stateDir = cfg.StateDir
+		}
 		if p.hosts, err = f.hosts.reconciler(); err != nil {
 			return &exitError{code: exitCodeError, err: err}
 		}

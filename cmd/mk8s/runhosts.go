@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/metalk8s/mk8s/hostsync"
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/hostsync/transport"
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/source/config"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -23,6 +27,13 @@ type hostFlags struct {
 	hostTimeout     time.Duration
 	packages        string
 	netns           string
+	// stateDir holds the PKI backup (<stateDir>/pki); the daemon defaults it to its
+	// configuration's stateDir.
+	stateDir    string
+	stateDirSet bool
+	renewBefore float64
+	restoreCA   bool
+	recreateCA  bool
 }
 
 func (f *hostFlags) register(cmd *cobra.Command) {
@@ -34,6 +45,20 @@ func (f *hostFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.hostTimeout, "host-timeout", 5*time.Minute, "bound of the dial, probe and convergence of one host (0: none)")
 	fl.StringVar(&f.packages, "packages", "install", "install: install and hold missing packages; probe-only: report them, install nothing")
 	fl.StringVar(&f.netns, "ssh-netns", "", "lab only: open the SSH connections from inside this network namespace (/run/netns/NAME)")
+	fl.StringVar(&f.stateDir, "state-dir", config.DefaultStateDir,
+		"the reconciler's state directory: its pki/ subdirectory backs up the CAs of the bootstrap node (mode 0700)")
+	fl.Float64Var(&f.renewBefore, "cert-renew-before", pki.DefaultRenew,
+		"re-issue a certificate when less than this fraction of its lifetime is left (MetalK8s: 90 of 365 days; 0: that default)")
+}
+
+// registerRecovery adds the one-shot CA recovery flags (plan and reconcile, never the
+// daemon: a standing order to re-create CAs would defeat the protection).
+func (f *hostFlags) registerRecovery(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.restoreCA, "restore-ca", false,
+		"once: put back, from the backup in <state-dir>/pki, CA files missing or broken on the bootstrap node")
+	fl.BoolVar(&f.recreateCA, "recreate-ca", false,
+		"once: create new CAs for the CA files missing or broken on the bootstrap node, and re-issue every certificate they signed (every node and kubeconfig changes)")
 }
 
 // reconciler builds the daemon's one hostsync.Reconciler from the flags.
@@ -52,6 +77,21 @@ func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
 	}
 	if f.netns != "" {
 		po.Dial = transport.NetnsDial(f.netns)
+	}
+	if f.renewBefore < 0 || f.renewBefore >= 1 {
+		return nil, fmt.Errorf("--cert-renew-before %v: must be a fraction between 0 and 1", f.renewBefore)
+	}
+	po.PKI = hostsync.PKIOptions{RenewBefore: f.renewBefore}
+	if f.stateDir != "" {
+		po.PKI.BackupDir = filepath.Join(f.stateDir, "pki")
+	}
+	switch {
+	case f.restoreCA && f.recreateCA:
+		return nil, errors.New("--restore-ca and --recreate-ca exclude each other")
+	case f.restoreCA:
+		po.PKI.Recovery = pki.RecoveryRestore
+	case f.recreateCA:
+		po.PKI.Recovery = pki.RecoveryRecreate
 	}
 	r := &hostsync.Reconciler{PlanOptions: po, ApplyOptions: hostsync.ApplyOptions{HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}}
 	if f.sshKey == "" {

@@ -28,7 +28,7 @@ func TestPlanCLIShowsWhatReconcileCLIPerforms(t *testing.T) {
 	site := t.TempDir()
 	writeLabSiteDir(t, site, l, "InPlacePodVerticalScaling: true")
 
-	hostArgs := []string{"--hosts-only", "--dir", site, "--ssh-netns", l.CtlNS, "--packages", "probe-only", "-o", "json"}
+	hostArgs := []string{"--hosts-only", "--dir", site, "--ssh-netns", l.CtlNS, "--packages", "probe-only", "-o", "json", "--state-dir", t.TempDir()}
 	if out, code := runBin(t, bin, append([]string{"reconcile", "--once"}, hostArgs...)...); code != 0 {
 		t.Fatalf("first reconcile exited %d:\n%s", code, out)
 	}

@@ -22,6 +22,10 @@ import (
 // DefaultPath is where the reconciler looks for its configuration.
 const DefaultPath = "/etc/mk8s/reconciler.yaml"
 
+// DefaultStateDir is the state directory when the configuration sets none (schema.cue's
+// default, for the commands that run without a configuration).
+const DefaultStateDir = "/var/lib/mk8s/source"
+
 //go:embed schema.cue
 var schemaCUE string
 
