@@ -137,8 +137,7 @@ func DialInNamespace(ctx context.Context, ns, network, addr string) (net.Conn, e
 	return r.c, r.err
 }
 
-// killTree stops a launcher and its namespace: the namespace's PID 1 (the launcher's
-// child, or the launcher itself) gets sig; then the launcher is reaped.
+// childPIDs lists the direct children of a process, from every one of its threads.
 func childPIDs(pid int) []int {
 	var out []int
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
