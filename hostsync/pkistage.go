@@ -38,15 +38,8 @@ type PKIOptions struct {
 	Now func() time.Time
 }
 
-// Certificate is one issued certificate, as reported in status and metrics.
-type Certificate struct {
-	Node     string    `json:"node"`
-	Path     string    `json:"path"`
-	Subject  string    `json:"subject"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"notAfter"`
-	CA       bool      `json:"ca,omitempty"`
-}
+// Certificate is one certificate a node holds, as reported in status and metrics.
+type Certificate = pki.Certificate
 
 // pkiStage is the PKI of one plan: the resolved authority and, per host, what its
 // certificates, keys and kubeconfigs are.
@@ -294,7 +287,7 @@ func (s *pkiStage) resources(node string, h *hostPKI) ([]resource.Resource, []Ce
 	}
 	report := func(p string, content []byte) {
 		if c, err := pki.ParseCertificate(content); err == nil {
-			certs = append(certs, Certificate{Node: node, Path: p, Subject: c.Subject.String(), Issuer: c.Issuer.CommonName, NotAfter: c.NotAfter.UTC(), CA: c.IsCA})
+			certs = append(certs, pki.DescribeCertificate(node, p, c, s.renew()))
 		}
 	}
 	secretFile := func(p string, content []byte) {

@@ -18,6 +18,15 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	backoff Backoff
+	certs   []Certificate
+}
+
+// Certificates are the certificates the last Plan or Apply found or left on the hosts
+// (reconciler.CertificateReporter); nil before the first, or when the PKI was skipped.
+func (r *Reconciler) Certificates() []Certificate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Certificate(nil), r.certs...)
 }
 
 func (r *Reconciler) options() (PlanOptions, ApplyOptions) {
@@ -41,12 +50,14 @@ func (r *Reconciler) options() (PlanOptions, ApplyOptions) {
 func (r *Reconciler) Plan(ctx context.Context, site *schema.Site) (change.Set, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.certs = nil
 	po, _ := r.options()
 	p, err := Plan(ctx, site, po)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
+	r.certs = p.Certificates()
 	return p.Entries(), nil
 }
 
@@ -55,11 +66,15 @@ func (r *Reconciler) Plan(ctx context.Context, site *schema.Site) (change.Set, e
 func (r *Reconciler) Apply(ctx context.Context, site *schema.Site) (change.Set, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.certs = nil
 	po, ao := r.options()
 	p, err := Plan(ctx, site, po)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	return Apply(ctx, p, ao)
+	set, err := Apply(ctx, p, ao)
+	// After Apply: a host re-planned once its keys exist reports what it was issued.
+	r.certs = p.Certificates()
+	return set, err
 }

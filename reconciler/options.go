@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
@@ -25,6 +26,13 @@ const DefaultSiteName = "default"
 type HostReconciler interface {
 	Plan(ctx context.Context, site *schema.Site) (change.Set, error)
 	Apply(ctx context.Context, site *schema.Site) (change.Set, error)
+}
+
+// CertificateReporter is a HostReconciler that also says which certificates its last
+// Plan or Apply found or left on the hosts (hostsync.Reconciler): Reconcile and Plan
+// copy them into Result.Certificates, for status, metrics and the renewal timer.
+type CertificateReporter interface {
+	Certificates() []pki.Certificate
 }
 
 // Options of one reconcile or plan. The site comes from Site, else FS, else Dir.
@@ -74,6 +82,9 @@ type Result struct {
 	// Inventory is the object inventory after the run (nil for a plan or when objects
 	// were not reached).
 	Inventory *objects.Inventory `json:"inventory,omitempty"`
+	// Certificates are those on the hosts after the run (for a plan: after the apply it
+	// plans); nil when the hosts were not reached or the host half does not report them.
+	Certificates []pki.Certificate `json:"certificates,omitempty"`
 }
 
 // Changes returns every entry, hosts first.

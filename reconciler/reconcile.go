@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
@@ -39,7 +40,7 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 		} else {
 			p.log.Info("converging hosts")
 			hs, err := opts.Hosts.Apply(ctx, p.site)
-			res.Hosts = hs
+			res.Hosts, res.Certificates = hs, certificates(opts.Hosts)
 			if refused(err) {
 				// The host half refused the site as a whole (a CA missing from a running
 				// cluster, a SAN it cannot compute): nothing was changed on any host,
@@ -71,6 +72,14 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// certificates are those the host half reports, if it does.
+func certificates(h HostReconciler) []pki.Certificate {
+	if r, ok := h.(CertificateReporter); ok {
+		return r.Certificates()
+	}
+	return nil
+}
+
 // refused reports whether the host half refused the whole site (pki.RefusedError).
 func refused(err error) bool {
 	var r interface{ Refused() bool }
@@ -90,7 +99,7 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 			res.Hosts = hostsUnavailable()
 		} else {
 			hs, err := opts.Hosts.Plan(ctx, p.site)
-			res.Hosts = hs
+			res.Hosts, res.Certificates = hs, certificates(opts.Hosts)
 			if err == nil {
 				// A host that could not be planned (unreachable, refused host key, failed
 				// probe) is an entry, not an error, to the host half: the plan is incomplete

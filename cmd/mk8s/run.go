@@ -180,16 +180,24 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 		// operators look, since history moved backwards on purpose.
 		out.Note = fmt.Sprintf("rollback from %s accepted by the operator's one-shot override (mk8s allow-rollback)", p.revision(rev.From))
 	}
-	if !rev.Changed && trig.LastAppliedRevision == revision {
+	renew := trig.RenewalDue && p.hosts != nil
+	if !rev.Changed && trig.LastAppliedRevision == revision && !renew {
 		out.NoOp = true
 		return out, nil
 	}
-	trig.Progress(revision, "Reconciling revision "+revision)
+	if renew && trig.LastAppliedRevision == revision {
+		// Certificates age without commits: the renewal the Site's status scheduled
+		// converges the hosts at the revision already applied.
+		out.Note = "certificate renewal due"
+		trig.Progress(revision, "Renewing certificates at revision "+revision)
+	} else {
+		trig.Progress(revision, "Reconciling revision "+revision)
+	}
 	res, err := reconciler.Reconcile(ctx, reconciler.Options{
 		FS: rev.FS, SiteName: p.site, Kube: p.kube, Hosts: p.hosts, ObjectsOnly: p.objectsOnly, Wait: true, Logger: p.log.logger(),
 		Decrypt: p.decrypt,
 	})
-	out.Hosts, out.Objects = res.Hosts, res.Objects
+	out.Hosts, out.Objects, out.Certificates = res.Hosts, res.Objects, res.Certificates
 	out.Nodes = nodeResults(res.Hosts)
 	if res.Inventory != nil {
 		out.Inventory = inventoryEntries(res.Inventory)

@@ -124,3 +124,11 @@ func (o *identityOverride) Plan(ctx context.Context, s *schema.Site) (change.Set
 func (o *identityOverride) Apply(ctx context.Context, s *schema.Site) (change.Set, error) {
 	return o.next.Apply(ctx, o.site(s))
 }
+
+// Certificates passes on those of the wrapped reconciler (reconciler.CertificateReporter).
+func (o *identityOverride) Certificates() []pki.Certificate {
+	if r, ok := o.next.(reconciler.CertificateReporter); ok {
+		return r.Certificates()
+	}
+	return nil
+}

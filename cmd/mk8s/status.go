@@ -57,7 +57,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show what the reconciler last did: conditions, revisions, nodes, history",
 		Long: `Status reads the Site object the reconciler (mk8s run) keeps in the cluster and prints
 its Ready condition, the last applied and last attempted revisions, the state of each
-node, the size of the object inventory and the last reconciles, newest first.
+node, the size of the object inventory, the certificates (the next to expire, the next
+renewal, the CAs) and the last reconciles, newest first.
 
 It exits 0 when the site is Ready, and 1 otherwise: reconciling, failed (the reason says
 why: ValidationFailed, VerificationFailed, HostsFailed, ApplyFailed, PruneRefused, …),
@@ -128,6 +129,15 @@ func printSiteText(w io.Writer, site *status.Site, now time.Time) error {
 	if st.Inventory != nil {
 		fmt.Fprintf(tw, "Inventory:\t%d objects\n", len(st.Inventory.Entries))
 	}
+	if c := st.Certificates; c != nil {
+		fmt.Fprintf(tw, "Certificates:\t%d on the nodes\n", c.Count)
+		if e := c.NextExpiry; e != nil {
+			fmt.Fprintf(tw, "Next expiry:\t%s %s on %s (%s)\n", e.Node, e.Path, day(e.NotAfter.Time), until(now, e.NotAfter.Time, "EXPIRED"))
+		}
+		if r := c.NextRenewal; r != nil {
+			fmt.Fprintf(tw, "Next renewal:\t%s (%s)\n", day(r.Time), until(now, r.Time, "due"))
+		}
+	}
 	if st.ObservedGeneration != site.Generation && ready != nil {
 		fmt.Fprintf(tw, "Note:\tthe reconciler has not seen the latest spec yet (generation %d, observed %d)\n", site.Generation, st.ObservedGeneration)
 	}
@@ -163,6 +173,17 @@ func printSiteText(w io.Writer, site *status.Site, now time.Time) error {
 			return err
 		}
 	}
+	if c := st.Certificates; c != nil && len(c.Authorities) > 0 {
+		fmt.Fprintln(w, "\nCERTIFICATE AUTHORITIES (never renewed by mk8s: see docs/pki.md)")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PATH\tEXPIRES\tIN")
+		for _, a := range c.Authorities {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Path, day(a.NotAfter.Time), until(now, a.NotAfter.Time, "EXPIRED"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if len(st.History) > 0 {
 		fmt.Fprintln(w, "\nHISTORY (newest first)")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -182,6 +203,28 @@ var longHash = regexp.MustCompile(`[0-9a-f]{40,64}`)
 // shortRevision abbreviates commit hashes to 12 characters, as git log --abbrev does.
 func shortRevision(rev string) string {
 	return longHash.ReplaceAllStringFunc(rev, func(h string) string { return h[:12] })
+}
+
+// day is a date as operators read expiries: UTC, to the minute.
+func day(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// until says how far t is from now, in days past two days ("in 364d"); past a
+// past-tense verb ("EXPIRED 3h00m ago", "due 5m ago").
+func until(now, t time.Time, past string) string {
+	d, format := t.Sub(now), "in %s"
+	if d < 0 {
+		d, format = -d, past+" %s ago"
+	}
+	var span string
+	switch {
+	case d < time.Hour:
+		span = fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		span = fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		span = fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+	return fmt.Sprintf(format, span)
 }
 
 func ago(now, t time.Time) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
 
@@ -55,6 +56,13 @@ func TestStatusSuspendResumeCommands(t *testing.T) {
 	status.MarkResult(&site.Status, site.Generation, status.Result{Revision: rev, Reason: status.ReasonSucceeded, Trigger: "git-push",
 		StartedAt: now, Duration: 1200 * time.Millisecond,
 		Nodes: []status.NodeResult{{Name: "bootstrap", Converged: true}, {Name: "node-1", FailingResource: "Unit kubelet.service", Message: "exit 1"}},
+		Certificates: status.SummarizeCertificates([]pki.Certificate{
+			{Node: "bootstrap", Path: "/etc/kubernetes/pki/ca.crt", CA: true, NotAfter: now.Add(3650 * 24 * time.Hour)},
+			{Node: "node-1", Path: "/etc/kubernetes/pki/ca.crt", CA: true, NotAfter: now.Add(3650 * 24 * time.Hour)},
+			{Node: "bootstrap", Path: "/etc/kubernetes/pki/etcd/ca.crt", CA: true, NotAfter: now.Add(3000 * 24 * time.Hour)},
+			{Node: "bootstrap", Path: "/etc/kubernetes/pki/apiserver.crt", NotAfter: now.Add(100*24*time.Hour + time.Hour), RenewAt: now.Add(10*24*time.Hour + time.Hour)},
+			{Node: "node-1", Path: "/etc/kubernetes/kubelet.conf", NotAfter: now.Add(30*time.Hour + 30*time.Minute), RenewAt: now.Add(-time.Hour)},
+		}),
 	}, now)
 	if site, err = c.WriteStatus(ctx, site); err != nil {
 		t.Fatal(err)
@@ -65,7 +73,9 @@ func TestStatusSuspendResumeCommands(t *testing.T) {
 	}
 	t.Logf("mk8s status:\n%s", out)
 	for _, want := range []string{"Site default: Ready (ReconciliationSucceeded)", "Last applied:    " + rev, "NODES",
-		"bootstrap  main@sha1:abababababab  converged", "Unit kubelet.service", "HISTORY", "git-push", "1.2s"} {
+		"bootstrap  main@sha1:abababababab  converged", "Unit kubelet.service", "HISTORY", "git-push", "1.2s",
+		"Certificates:    5 on the nodes", "Next expiry:     node-1 /etc/kubernetes/kubelet.conf on ", "(in 30h", "Next renewal:    ", "(due 1h00m ago)",
+		"CERTIFICATE AUTHORITIES", "/etc/kubernetes/pki/ca.crt       ", "in 3649d", "/etc/kubernetes/pki/etcd/ca.crt  "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
@@ -78,7 +88,8 @@ func TestStatusSuspendResumeCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, out)
 	}
-	if v.Status.LastAppliedRevision != rev || v.Kind != "Site" || len(v.Status.Nodes) != 2 {
+	if v.Status.LastAppliedRevision != rev || v.Kind != "Site" || len(v.Status.Nodes) != 2 ||
+		v.Status.Certificates == nil || len(v.Status.Certificates.Authorities) != 2 || v.Status.Certificates.NextExpiry.Path != "/etc/kubernetes/kubelet.conf" {
 		t.Fatalf("status -o json = %+v", v)
 	}
 

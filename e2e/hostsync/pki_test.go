@@ -283,6 +283,22 @@ func TestPKINearExpiryCertificateRenewedOnlyItsUsersRestart(t *testing.T) {
 	if c := changed(p2.Entries()); len(c) != 0 {
 		t.Fatalf("after renewal: %v", c)
 	}
+	// What status and metrics are told: every certificate with its expiry, leaves with
+	// the time their renewal is due (90 of 365 days left), CAs never.
+	var sawRenewed, sawKubelet bool
+	for _, ct := range p2.Certificates() {
+		switch {
+		case ct.CA && !ct.RenewAt.IsZero():
+			t.Errorf("CA %s %s has a renewal time", ct.Node, ct.Path)
+		case !ct.CA && (ct.RenewAt.IsZero() || ct.NotAfter.Sub(ct.RenewAt).Round(time.Hour) != 90*24*time.Hour):
+			t.Errorf("%s %s: renewal at %s for expiry %s, want 90 days before", ct.Node, ct.Path, ct.RenewAt, ct.NotAfter)
+		}
+		sawRenewed = sawRenewed || ct.Node == "node-1" && ct.Path == path && ct.NotAfter.Equal(renewed.NotAfter)
+		sawKubelet = sawKubelet || ct.Node == "node-2" && ct.Path == "/etc/kubernetes/kubelet.conf"
+	}
+	if !sawRenewed || !sawKubelet {
+		t.Fatalf("certificates reported: renewed %v, node-2 kubelet.conf %v: %+v", sawRenewed, sawKubelet, p2.Certificates())
+	}
 	// The test clock: a year later every leaf is due, no CA is.
 	po.PKI.Now = func() time.Time { return time.Now().Add(300 * 24 * time.Hour) }
 	p3, err := hostsync.Plan(ctx, site, po)

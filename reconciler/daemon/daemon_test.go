@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
@@ -458,5 +459,78 @@ func TestShutdownLetsARunningReconcileFinish(t *testing.T) {
 	}
 	if !s.IsReady() || s.Status.LastAppliedRevision != "main@sha1:4444" {
 		t.Fatalf("after a graceful stop: %+v", s.Status)
+	}
+}
+
+// TestCertificatesInStatusMetricsAndRenewal: the certificates a reconcile reports are
+// exported as expiry metrics and summarized in the Site's status; a recorded renewal
+// time that has come tells the next run to converge the hosts (Trigger.RenewalDue);
+// a restarted daemon that has not reached the hosts yet still exports the next expiry
+// and the CAs from the status.
+func TestCertificatesInStatusMetricsAndRenewal(t *testing.T) {
+	site := siteName(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	certs := []pki.Certificate{
+		{Node: "node-1", Path: "/etc/kubernetes/pki/ca.crt", CA: true, NotAfter: now.Add(3650 * 24 * time.Hour)},
+		{Node: "node-1", Path: "/etc/kubernetes/pki/apiserver.crt", NotAfter: now.Add(24 * time.Hour), RenewAt: now.Add(-time.Minute)},
+		{Node: "node-2", Path: "/etc/kubernetes/kubelet.conf", NotAfter: now.Add(300 * 24 * time.Hour), RenewAt: now.Add(200 * 24 * time.Hour)},
+	}
+	rec := newRecorder()
+	rec.out = func(tr Trigger) (Outcome, error) {
+		if tr.LastAppliedRevision == "" {
+			tr.Progress("main@sha1:1111", "")
+			return Outcome{Revision: "main@sha1:1111", Certificates: certs}, nil
+		}
+		// The pipeline's no-op: the hosts are not reached, certificates stay unknown.
+		return Outcome{Revision: "main@sha1:1111", NoOp: true}, nil
+	}
+	r := start(t, Options{Site: site, Reconcile: rec.reconcile})
+	if tr := rec.next(t); tr.RenewalDue {
+		t.Fatal("renewal due before anything was recorded")
+	}
+	r.waitReady(t)
+	c := statusClient(t)
+	ctx := context.Background()
+	var s *status.Site
+	eventually(t, "the first reconcile recorded", func() bool {
+		var err error
+		s, err = c.Get(ctx, site)
+		return err == nil && s.IsReady()
+	})
+	cs := s.Status.Certificates
+	if cs == nil || cs.Count != 3 || cs.NextExpiry == nil || cs.NextExpiry.Path != "/etc/kubernetes/pki/apiserver.crt" || cs.NextExpiry.Node != "node-1" ||
+		cs.NextRenewal == nil || !cs.NextRenewal.Time.Equal(now.Add(-time.Minute)) ||
+		len(cs.Authorities) != 1 || cs.Authorities[0].Path != "/etc/kubernetes/pki/ca.crt" {
+		t.Fatalf("status.certificates = %+v", cs)
+	}
+	for _, ct := range certs {
+		if got := counter(t, r.d, "mk8s_certificate_expiry_timestamp_seconds", map[string]string{"node": ct.Node, "path": ct.Path}); got != float64(ct.NotAfter.Unix()) {
+			t.Errorf("expiry of %s %s = %v, want %v", ct.Node, ct.Path, got, ct.NotAfter.Unix())
+		}
+	}
+
+	// The renewal recorded is due: the next run is told so.
+	token, err := RequestReconcile(ctx, env.Config, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := rec.next(t); !tr.RenewalDue || tr.RequestedAt != token {
+		t.Fatalf("second run: RenewalDue %v, requestedAt %q", tr.RenewalDue, tr.RequestedAt)
+	}
+	r.stop()
+
+	// A new daemon whose first run is a no-op exports what the status recorded.
+	rec2 := newRecorder()
+	rec2.out = func(Trigger) (Outcome, error) { return Outcome{Revision: "main@sha1:1111", NoOp: true}, nil }
+	r2 := start(t, Options{Site: site, Reconcile: rec2.reconcile})
+	rec2.next(t)
+	r2.waitReady(t)
+	for _, ct := range []pki.Certificate{certs[0], certs[1]} {
+		if got := counter(t, r2.d, "mk8s_certificate_expiry_timestamp_seconds", map[string]string{"node": ct.Node, "path": ct.Path}); got != float64(ct.NotAfter.Unix()) {
+			t.Errorf("after restart, expiry of %s %s = %v, want %v", ct.Node, ct.Path, got, ct.NotAfter.Unix())
+		}
+	}
+	if s, err := c.Get(ctx, site); err != nil || s.Status.Certificates == nil || s.Status.Certificates.Count != 3 {
+		t.Fatalf("a no-op run must keep the recorded certificates: %+v %v", s, err)
 	}
 }

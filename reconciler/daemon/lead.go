@@ -118,7 +118,10 @@ func (d *Daemon) runOnce(runCtx, leader context.Context, reasons []string) {
 	boolGauge(d.metrics.suspended, false)
 	d.metrics.setLastApplied(site.Status.LastAppliedRevision)
 
-	trig := Trigger{Reasons: reasons, LastAppliedRevision: site.Status.LastAppliedRevision}
+	d.metrics.seedCertificates(site.Status.Certificates)
+
+	trig := Trigger{Reasons: reasons, LastAppliedRevision: site.Status.LastAppliedRevision,
+		RenewalDue: site.Status.RenewalDue(time.Now())}
 	if req := site.Annotations[status.RequestedAtAnnotation]; req != "" && req != site.Status.LastHandledReconcileAt {
 		trig.RequestedAt = req
 	}
@@ -212,15 +215,17 @@ func (d *Daemon) interrupted(leader context.Context, site *status.Site, revision
 func (d *Daemon) record(ctx context.Context, site *status.Site, trig Trigger, out Outcome, rerr error, start time.Time, elapsed time.Duration) {
 	defer d.markFirstDone()
 	d.metrics.countChanges(out.Hosts, out.Objects)
+	d.metrics.setCertificates(out.Certificates)
 
 	res := status.Result{
-		Revision:    out.Revision,
-		Trigger:     strings.Join(trig.Reasons, ","),
-		StartedAt:   start,
-		Duration:    elapsed,
-		Nodes:       out.Nodes,
-		Inventory:   out.Inventory,
-		RequestedAt: trig.RequestedAt,
+		Revision:     out.Revision,
+		Trigger:      strings.Join(trig.Reasons, ","),
+		StartedAt:    start,
+		Duration:     elapsed,
+		Nodes:        out.Nodes,
+		Inventory:    out.Inventory,
+		RequestedAt:  trig.RequestedAt,
+		Certificates: status.SummarizeCertificates(out.Certificates),
 	}
 	if rerr == nil {
 		res.Reason = status.ReasonSucceeded

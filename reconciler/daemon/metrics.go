@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/status"
 )
 
 // Result label values of mk8s_reconcile_total.
@@ -32,6 +35,10 @@ type metrics struct {
 	suspended   prometheus.Gauge
 	running     prometheus.Gauge
 	webhooks    *prometheus.CounterVec
+	certExpiry  *prometheus.GaugeVec
+	// certsKnown is set once a reconcile reported the certificates: from then on the
+	// series are those of the hosts, not the ones seeded from the Site's summary.
+	certsKnown bool
 }
 
 func newMetrics() *metrics {
@@ -78,9 +85,13 @@ func newMetrics() *metrics {
 			Name: "mk8s_webhook_requests_total",
 			Help: "Push webhook requests by HTTP status code.",
 		}, []string{"code"}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mk8s_certificate_expiry_timestamp_seconds",
+			Help: "Unix time at which a certificate on a node expires (notAfter), by node and path; CAs and kubeconfigs included.",
+		}, []string{"node", "path"}),
 	}
 	m.registry.MustRegister(m.duration, m.total, m.lastApplied, m.lastSuccess, m.hosts, m.objects,
-		m.leader, m.suspended, m.running, m.webhooks,
+		m.leader, m.suspended, m.running, m.webhooks, m.certExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,6 +116,40 @@ func (m *metrics) countChanges(hosts, objects change.Set) {
 	for _, e := range objects {
 		m.objects.WithLabelValues(string(e.Action)).Inc()
 	}
+}
+
+// setCertificates replaces the expiry series by those of certs; nil (hosts not
+// reached) keeps them.
+func (m *metrics) setCertificates(certs []pki.Certificate) {
+	if certs == nil {
+		return
+	}
+	m.certExpiry.Reset()
+	for _, c := range certs {
+		m.certExpiry.WithLabelValues(c.Node, c.Path).Set(float64(c.NotAfter.Unix()))
+	}
+	m.certsKnown = true
+}
+
+// seedCertificates publishes, until a reconcile reaches the hosts, what the Site
+// recorded: the first certificate to expire and the CAs. A daemon that restarts on an
+// unchanged revision does not converge the hosts, and the alert on the next expiry
+// must not go blind meanwhile.
+func (m *metrics) seedCertificates(st *status.CertificatesStatus) {
+	if m.certsKnown || st == nil {
+		return
+	}
+	m.certExpiry.Reset()
+	for _, r := range append(slices.Clone(st.Authorities), ptrSlice(st.NextExpiry)...) {
+		m.certExpiry.WithLabelValues(r.Node, r.Path).Set(float64(r.NotAfter.Unix()))
+	}
+}
+
+func ptrSlice[T any](p *T) []T {
+	if p == nil {
+		return nil
+	}
+	return []T{*p}
 }
 
 func boolGauge(g prometheus.Gauge, b bool) {

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
@@ -34,6 +35,9 @@ type Trigger struct {
 	LastAppliedRevision string
 	// Inventory is the recorded object inventory (what prune may delete).
 	Inventory []status.InventoryEntry
+	// RenewalDue says the recorded next certificate renewal has come: the pipeline
+	// must converge the hosts even if the revision is the one already applied.
+	RenewalDue bool
 	// progress marks the Site Reconciling; see Progress.
 	progress func(revision, message string)
 }
@@ -68,6 +72,9 @@ type Outcome struct {
 	Nodes []status.NodeResult
 	// Inventory is the new inventory; nil keeps the recorded one.
 	Inventory []status.InventoryEntry
+	// Certificates are those on the hosts after the reconcile, for the expiry metrics
+	// and the status summary; nil keeps the recorded ones (hosts not reached).
+	Certificates []pki.Certificate
 	// Note is an operator-facing remark recorded with a success (in the Ready
 	// condition, the history and the event), e.g. a rollback accepted by the
 	// operator's one-shot override.

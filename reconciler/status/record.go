@@ -31,6 +31,9 @@ type Result struct {
 	Inventory []InventoryEntry
 	// RequestedAt is the requestedAt annotation value this reconcile handled, if any.
 	RequestedAt string
+	// Certificates is the summary of the certificates on the nodes; nil keeps the
+	// recorded one (the hosts were not reached).
+	Certificates *CertificatesStatus
 }
 
 // NodeResult is one node's outcome in one attempt.
@@ -119,6 +122,9 @@ func MarkResult(st *SiteStatus, generation int64, r Result, now time.Time) {
 	}
 	if r.Inventory != nil {
 		st.Inventory = &Inventory{Entries: slices.Clone(r.Inventory)}
+	}
+	if r.Certificates != nil {
+		st.Certificates = r.Certificates
 	}
 	st.History = upsertHistory(st.History, HistoryEntry{
 		Revision:  r.Revision,

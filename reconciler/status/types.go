@@ -106,6 +106,30 @@ type SiteStatus struct {
 	Nodes                  []NodeState        `json:"nodes,omitempty"`
 	Inventory              *Inventory         `json:"inventory,omitempty"`
 	History                []HistoryEntry     `json:"history,omitempty"`
+	// Certificates summarizes the certificates on the nodes, as of the last reconcile
+	// that reached the hosts.
+	Certificates *CertificatesStatus `json:"certificates,omitempty"`
+}
+
+// CertificatesStatus is what operators watch of the PKI: the certificate that expires
+// first, when the next renewal is due, and the CAs (which mk8s never renews on its own).
+type CertificatesStatus struct {
+	// Count is how many certificates the nodes hold (CA copies and kubeconfigs included).
+	Count int `json:"count"`
+	// NextExpiry is the certificate that expires first.
+	NextExpiry *CertificateRef `json:"nextExpiry,omitempty"`
+	// NextRenewal is when a reconcile re-issues the first leaf certificate: the daemon
+	// converges the hosts then even when the revision did not change.
+	NextRenewal *metav1.Time `json:"nextRenewal,omitempty"`
+	// Authorities are the CAs, once per path.
+	Authorities []CertificateRef `json:"authorities,omitempty"`
+}
+
+// CertificateRef is one certificate of one node.
+type CertificateRef struct {
+	Node     string      `json:"node"`
+	Path     string      `json:"path"`
+	NotAfter metav1.Time `json:"notAfter"`
 }
 
 // NodeState is the convergence of one host.
