@@ -1,8 +1,8 @@
 // Command demo is `make demo`: the whole mk8s loop on a local sandbox (a real
 // kube-apiserver and etcd, SSH hosts in network namespaces, a bare git repository as the
 // bootstrap node's push target). It seeds a signed site from site-example/, runs the
-// reconciler daemon, pushes a signed change and then an unsigned one, shows what mk8s
-// says at each step, and tears everything down, also on Ctrl-C or failure.
+// reconciler daemon, shows the PKI it created, ages one certificate, pushes a signed
+// change (which renews it) and then an unsigned one, shows what mk8s says at each step, and tears everything down, also on Ctrl-C or failure.
 // hack/demo.sh builds and runs it as root.
 package main
 
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/metalk8s/mk8s/e2e/harness/sandbox"
+	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
 
@@ -147,7 +148,7 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 		h := sb.Nodes[n]
 		d.say("  %-10s %s  pinned host key %s…", n, h.IP, h.HostKey[:40])
 	}
-	d.say("  %-10s %s  (spare: joins the site in step 4)", "", sb.Lab.Hosts[3].IP)
+	d.say("  %-10s %s  (spare: joins the site with the signed change)", "", sb.Lab.Hosts[3].IP)
 
 	d.header("The site: site-example/ on the lab hosts, first commit signed with the operator's SSH key")
 	if err := d.git(ctx, "log", "--format=%h %G? %s  (signed by %GS)", "-1"); err != nil {
@@ -180,6 +181,22 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 		return err
 	}
 
+	d.header("The PKI the first reconcile created: CAs on the bootstrap node, certificates and kubeconfigs per node")
+	if err := d.showPKI(ctx, dm); err != nil {
+		return err
+	}
+
+	d.header("A year later, for one certificate: apiserver-etcd-client.crt has 30 days left")
+	const agedCert = "/etc/kubernetes/pki/apiserver-etcd-client.crt"
+	if err := d.ageCertificate(ctx, "bootstrap", agedCert, pki.CAEtcd); err != nil {
+		return err
+	}
+	if err := d.ssh(ctx, "bootstrap", "openssl x509 -noout -serial -enddate -in "+agedCert); err != nil {
+		return err
+	}
+	d.say("(re-signed by the etcd CA with its own key, subject and usages, as a cluster installed 335 days ago holds it;")
+	d.say(" mk8s renews what has less than 90 of its 365 days left, as MetalK8s does. The next reconcile renews it.)")
+
 	d.header("A signed change: Prometheus 1 → 2 replicas, and a new worker node (worker-2)")
 	prom, err := sb.ReadFile("services/prometheus.yaml")
 	if err != nil {
@@ -198,9 +215,16 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 		return err
 	}
 	d.say("The plan of this change: hosts probed over SSH (from the lab namespace), objects by server-side dry run:")
-	if _, err := d.show(ctx, true, "plan", "--dir", sb.Work, "--ssh-netns", sb.Lab.CtlNS, "--packages", "probe-only"); err != nil {
+	planOut, err := d.show(ctx, true, "plan", "--dir", sb.Work, "--ssh-netns", sb.Lab.CtlNS, "--packages", "probe-only",
+		"--state-dir", filepath.Join(sb.Dir, "state"))
+	if err != nil {
 		return err
 	}
+	if !strings.Contains(planOut, "Certificate "+agedCert) {
+		return fmt.Errorf("the plan does not renew %s", agedCert)
+	}
+	d.say("The certificate is re-issued for the same key, and only its user, the kube-apiserver static pod, is restarted")
+	d.say("(its manifest carries the digest of the files it mounts); etcd, the scheduler and the controller-manager are not.")
 	second, err := sb.Push(ctx)
 	if err != nil {
 		return err
@@ -217,6 +241,9 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 	if err := d.kubectl(ctx, "-n", "metalk8s-monitoring", "get", "configmap", "metalk8s-prometheus-config",
 		"-o", "jsonpath={.data.config\\.yaml}"); err != nil {
 		d.say("  (%v)", err)
+	}
+	if err := d.ssh(ctx, "bootstrap", "openssl x509 -noout -serial -enddate -in "+agedCert+" && openssl verify -CAfile /etc/kubernetes/pki/etcd/ca.crt "+agedCert); err != nil {
+		return err
 	}
 	w2 := sb.Nodes["worker-2"]
 	out, err := sb.Lab.Run(ctx, w2, "ls /etc/kubernetes/manifests /var/lib/kubelet")
