@@ -478,6 +478,22 @@ func TestPKIBadCAIsRefusedNamingNodeAndFile(t *testing.T) {
 			}
 		})
 	}
+	// A wrong SAN source: the control-plane ingress IP, which apiserver.crt carries, is
+	// not an IP. The site as a whole is refused before any host is reached.
+	t.Run("wrong SAN source", func(t *testing.T) {
+		bad := *site
+		bad.Cluster.Networks.ControlPlane.IngressIP = "cp.example.invalid"
+		snap := snapshot(t, boot)
+		_, err := (&hostsync.Reconciler{PlanOptions: po}).Apply(ctx, &bad)
+		var re *pki.RefusedError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), "node node-1: /etc/kubernetes/pki/apiserver.crt") ||
+			!strings.Contains(err.Error(), `"cp.example.invalid"`) {
+			t.Fatalf("want a refusal naming the node and file, got %v", err)
+		}
+		if !equalMaps(snap, snapshot(t, boot)) {
+			t.Fatal("the host changed")
+		}
+	})
 	// A CA and key that pair, but are not the CA mk8s installed (its backup).
 	otherCert, otherKey, err := pkiGenerateCA(t)
 	if err != nil {
