@@ -32,7 +32,22 @@ type Entry struct {
 	Diff string `json:"diff,omitempty"`
 	// Message explains skips and failures, or notes side effects (a restart).
 	Message string `json:"message,omitempty"`
+	// Disruptive names the disruption the entry brings, for reviewers: one of the
+	// Disruption values; empty when there is none.
+	Disruptive Disruption `json:"disruptive,omitempty"`
 }
+
+// Disruption is a kind of step the seeds' rules treat with care: it interrupts a
+// workload, loses data or changes the control plane's membership.
+type Disruption string
+
+const (
+	StaticPodRestart Disruption = "static-pod-restart" // kubelet restarts a control-plane pod
+	Drain            Disruption = "drain"              // the node's workloads are evicted
+	VolumeRemoval    Disruption = "volume-removal"     // a Volume and its storage go away
+	NodeRemoval      Disruption = "node-removal"       // a node leaves the cluster
+	EtcdMemberChange Disruption = "etcd-member-change" // an etcd member is added or removed
+)
 
 func (e Entry) String() string {
 	s := e.Subject + " " + string(e.Action)
