@@ -7,4 +7,6 @@
 // It owns signature checking and the walk of a commit range. It must not fetch, write
 // refs, or record state: callers decide what a refusal means; a refusal is always a
 // *RefusedError naming the commit, the reason and the key or signer involved.
+// ReviewRange walks the same range for a pull-request reviewer and, instead of stopping
+// at the first refusal, gives every commit its verdict.
 package verify

@@ -23,18 +23,18 @@ const (
 )
 
 // RefusedError is the one error type of a refused commit. Nothing was changed when it is
-// returned.
+// returned. Its JSON tags are part of the API: reviews are read by tools, not only by Go.
 type RefusedError struct {
 	// Commit is the full hash of the refused commit.
-	Commit string
-	Reason Reason
+	Commit string `json:"commit"`
+	Reason Reason `json:"reason"`
 	// Key identifies the key involved (OpenPGP key ID or fingerprint, SSH SHA256 fingerprint),
 	// empty when there is none (an unsigned commit).
-	Key string
+	Key string `json:"key,omitempty"`
 	// Signer is the OpenPGP user ID or the SSH principal involved, when known.
-	Signer string
+	Signer string `json:"signer,omitempty"`
 	// Detail says what exactly was wrong, in words.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 func (e *RefusedError) Error() string {

@@ -20,7 +20,7 @@ const (
 	ModeHead Mode = "head"
 )
 
-// RangeOptions is what VerifyRange checks.
+// RangeOptions is what VerifyRange and ReviewRange check.
 type RangeOptions struct {
 	// From is the last applied revision; plumbing.ZeroHash when nothing was applied yet,
 	// and then every commit reachable from To is verified (in range mode).
@@ -52,12 +52,46 @@ type RangeResult struct {
 // VerifyRange checks that To descends from From and that the commits between them are
 // signed by trusted keys. The first refusal is returned as a *RefusedError.
 func (t *Trust) VerifyRange(ctx context.Context, s storer.EncodedObjectStorer, opts RangeOptions) (*RangeResult, error) {
-	if opts.Mode == "" {
-		opts.Mode = ModeRange
-	}
 	res := &RangeResult{}
 	if opts.To == opts.From {
 		return res, nil
+	}
+	w, err := walkRange(ctx, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	if w.notDescendant != nil {
+		if !opts.AllowNonDescendant {
+			return nil, w.notDescendant
+		}
+		res.Rollback = true
+	}
+	for _, c := range w.commits {
+		signed, err := t.Commit(c)
+		if err != nil {
+			return nil, err
+		}
+		res.Commits = append(res.Commits, CommitSignature{Commit: c.Hash.String(), Subject: firstLine(c.Message), Signed: signed})
+	}
+	return res, nil
+}
+
+// walked is the outcome of walkRange: what the reconciler judges for one push.
+type walked struct {
+	// commits are the commits to verify, newest first: every commit in range, or only the
+	// head in head mode.
+	commits []*object.Commit
+	// notDescendant is the refusal of a To that does not descend from From, nil when it
+	// does; the caller decides whether an override accepts it.
+	notDescendant *RefusedError
+}
+
+// walkRange computes the commits in range and the descent check, so that VerifyRange and
+// ReviewRange cannot disagree on what is judged. From must differ from To. Only real
+// failures (a missing object, ctx cancelled) are errors.
+func walkRange(ctx context.Context, s storer.EncodedObjectStorer, opts RangeOptions) (*walked, error) {
+	if opts.Mode == "" {
+		opts.Mode = ModeRange
 	}
 	head, err := object.GetCommit(s, opts.To)
 	if err != nil {
@@ -70,7 +104,8 @@ func (t *Trust) VerifyRange(ctx context.Context, s storer.EncodedObjectStorer, o
 			return nil, fmt.Errorf("last applied %s: %w", opts.From, err)
 		}
 	}
-	// Walk the new history, every parent of every merge, down to what was applied.
+	// Walk the new history, every parent of every merge, down to what was applied. Head
+	// mode walks too: the descent check needs it.
 	var inRange []*object.Commit
 	reachedFrom := opts.From.IsZero()
 	seen := map[plumbing.Hash]bool{head.Hash: true}
@@ -97,28 +132,19 @@ func (t *Trust) VerifyRange(ctx context.Context, s storer.EncodedObjectStorer, o
 			queue = append(queue, pc)
 		}
 	}
+	w := &walked{commits: inRange}
 	if !reachedFrom {
 		detail := fmt.Sprintf("does not descend from the last applied revision %s (history was replaced)", opts.From)
 		if applied[opts.To] {
 			detail = fmt.Sprintf("is an ancestor of the last applied revision %s: the branch was rewound", opts.From)
 		}
-		if !opts.AllowNonDescendant {
-			return nil, &RefusedError{Commit: opts.To.String(), Reason: ReasonNotDescendant,
-				Detail: detail + "; to apply it anyway, the operator runs the one-shot override `mk8s allow-rollback " + opts.To.String() + "`"}
-		}
-		res.Rollback = true
+		w.notDescendant = &RefusedError{Commit: opts.To.String(), Reason: ReasonNotDescendant,
+			Detail: detail + "; to apply it anyway, the operator runs the one-shot override `mk8s allow-rollback " + opts.To.String() + "`"}
 	}
 	if opts.Mode == ModeHead || len(inRange) == 0 {
-		inRange = []*object.Commit{head}
+		w.commits = []*object.Commit{head}
 	}
-	for _, c := range inRange {
-		signed, err := t.Commit(c)
-		if err != nil {
-			return nil, err
-		}
-		res.Commits = append(res.Commits, CommitSignature{Commit: c.Hash.String(), Subject: firstLine(c.Message), Signed: signed})
-	}
-	return res, nil
+	return w, nil
 }
 
 // ancestors returns h and every commit reachable from it.
