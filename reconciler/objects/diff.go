@@ -88,6 +88,11 @@ func redactSecrets(before, after *unstructured.Unstructured) {
 // unifiedDiff renders before → after as a unified diff of their YAML (nil is absent).
 // Secrets are redacted first.
 func unifiedDiff(name string, before, after *unstructured.Unstructured) (string, error) {
+	return diffLabelled(name, before, after, "live/", "desired/")
+}
+
+// diffLabelled is unifiedDiff with the two sides named fromLabel+name and toLabel+name.
+func diffLabelled(name string, before, after *unstructured.Unstructured, fromLabel, toLabel string) (string, error) {
 	before, after = forDiff(before), forDiff(after)
 	redactSecrets(before, after)
 	redactServiceConfigs(before, after)
@@ -99,7 +104,7 @@ func unifiedDiff(name string, before, after *unstructured.Unstructured) (string,
 	if err != nil {
 		return "", err
 	}
-	from, to := "live/"+name, "desired/"+name
+	from, to := fromLabel+name, toLabel+name
 	if before == nil {
 		from = "/dev/null"
 	}
