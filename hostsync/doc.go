@@ -19,4 +19,9 @@
 // in parallel. A host that cannot be reached or fails is reported (change.Failed, with
 // the failing resource and the remote stderr), does not stop the others, and is retried
 // with backoff by later reconciles (Backoff, persisted by the caller).
+//
+// Compare is the offline counterpart of Plan, for reviewing a change before it merges:
+// it renders two revisions of a site for every node and returns, in the same
+// vocabulary, what would change on the hosts (certificates compared by specification,
+// secrets by checksum, disruptive steps flagged), without any host or cluster.
 package hostsync

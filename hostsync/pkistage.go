@@ -265,66 +265,28 @@ func (s *pkiStage) resources(node string, h *hostPKI) ([]resource.Resource, []Ce
 	spec := s.specs[node]
 	a := s.resolution.Authority
 	files := a.Files()
-	var rs []resource.Resource
 	var certs []Certificate
-	dir := func(p string, mode fs.FileMode) { rs = append(rs, &resource.Directory{Path: p, Mode: mode}) }
-	dir("/etc/kubernetes", 0o755)
-	dir("/etc/kubernetes/pki", 0o755)
-	dir(pki.KubeconfigKeyDir, 0o700)
-	dir("/var/lib/kubelet", 0o750)
-	dir("/var/lib/kubelet/pki", 0o755)
-	needEtcd := slices.Contains(spec.CACerts, "/etc/kubernetes/pki/etcd/ca.crt")
-	if needEtcd {
-		dir("/etc/kubernetes/pki/etcd", 0o755)
-	}
-	if spec.Authority {
-		dir("/etc/metalk8s", 0o755)
-		dir("/etc/metalk8s/pki", 0o755)
-		for _, d := range []string{"nginx-ingress", "dex", "backup-server"} {
-			dir("/etc/metalk8s/pki/"+d, 0o755)
-		}
-		dir("/etc/metalk8s/crypt", 0o700)
-	}
+	rs := pkiDirectories(spec)
 	report := func(p string, content []byte) {
 		if c, err := pki.ParseCertificate(content); err == nil {
 			certs = append(certs, pki.DescribeCertificate(node, p, c, s.renew()))
 		}
 	}
-	secretFile := func(p string, content []byte) {
-		rs = append(rs, &resource.File{Path: p, Content: content, Mode: 0o600, Secret: true})
-	}
-	publicFile := func(p string, content []byte) {
-		f := &resource.File{Path: p, Content: content, Mode: 0o644}
-		if strings.HasSuffix(p, ".crt") {
-			f.Describe = pki.Describe
-			report(p, content)
-		}
-		rs = append(rs, f)
-	}
-	written := map[string]bool{}
-	if spec.Authority {
-		for _, g := range pki.Groups() {
-			for _, p := range g {
-				written[p] = true
-				if slices.Contains(pki.SecretPaths(), p) {
-					secretFile(p, files[p])
-				} else {
-					publicFile(p, files[p])
-				}
+	for _, f := range authorityFiles(spec) {
+		if f.secret {
+			content := files[f.path]
+			if f.path == pki.EncryptionConfig {
+				content = pki.EncryptionConfiguration(files[pki.EncryptionKeyPath])
 			}
+			rs = append(rs, &resource.File{Path: f.path, Content: content, Mode: 0o600, Secret: true})
+			continue
 		}
-	}
-	for _, p := range spec.CACerts {
-		if !written[p] {
-			publicFile(p, files[p])
+		pf := &resource.File{Path: f.path, Content: files[f.path], Mode: 0o644}
+		if strings.HasSuffix(f.path, ".crt") {
+			pf.Describe = pki.Describe
+			report(f.path, pf.Content)
 		}
-	}
-	if spec.ServiceAccount && !spec.Authority {
-		publicFile(pki.SAPubPath, files[pki.SAPubPath])
-		secretFile(pki.SAKeyPath, files[pki.SAKeyPath])
-	}
-	if spec.Encryption {
-		secretFile(pki.EncryptionConfig, pki.EncryptionConfiguration(files[pki.EncryptionKeyPath]))
+		rs = append(rs, pf)
 	}
 	now, renew := s.now(), s.renew()
 	// issue returns the certificate to leave for a leaf: the live one while it is good.
@@ -391,6 +353,65 @@ func (s *pkiStage) resources(node string, h *hostPKI) ([]resource.Resource, []Ce
 		}
 	}
 	return rs, certs, errors.Join(errs...)
+}
+
+// pkiDirectories are the directories the PKI stage keeps on a node, in the order it
+// places them (before any file of the node's PKI).
+func pkiDirectories(spec pki.NodeSpec) []resource.Resource {
+	var rs []resource.Resource
+	dir := func(p string, mode fs.FileMode) { rs = append(rs, &resource.Directory{Path: p, Mode: mode}) }
+	dir("/etc/kubernetes", 0o755)
+	dir("/etc/kubernetes/pki", 0o755)
+	dir(pki.KubeconfigKeyDir, 0o700)
+	dir("/var/lib/kubelet", 0o750)
+	dir("/var/lib/kubelet/pki", 0o755)
+	if slices.Contains(spec.CACerts, "/etc/kubernetes/pki/etcd/ca.crt") {
+		dir("/etc/kubernetes/pki/etcd", 0o755)
+	}
+	if spec.Authority {
+		dir("/etc/metalk8s", 0o755)
+		dir("/etc/metalk8s/pki", 0o755)
+		for _, d := range []string{"nginx-ingress", "dex", "backup-server"} {
+			dir("/etc/metalk8s/pki/"+d, 0o755)
+		}
+		dir("/etc/metalk8s/crypt", 0o700)
+	}
+	return rs
+}
+
+// authorityFile is a file a node receives from the authority: a CA certificate, the
+// authority's own keys (on the CA minion), the service-account pair, the encryption
+// configuration.
+type authorityFile struct {
+	path   string
+	secret bool // 600 and never shown; else 644
+}
+
+// authorityFiles are the authority's files a node receives, in the order the PKI stage
+// places them (after its directories, before its leaf certificates).
+func authorityFiles(spec pki.NodeSpec) []authorityFile {
+	var out []authorityFile
+	written := map[string]bool{}
+	if spec.Authority {
+		for _, g := range pki.Groups() {
+			for _, p := range g {
+				written[p] = true
+				out = append(out, authorityFile{p, slices.Contains(pki.SecretPaths(), p)})
+			}
+		}
+	}
+	for _, p := range spec.CACerts {
+		if !written[p] {
+			out = append(out, authorityFile{p, false})
+		}
+	}
+	if spec.ServiceAccount && !spec.Authority {
+		out = append(out, authorityFile{pki.SAPubPath, false}, authorityFile{pki.SAKeyPath, true})
+	}
+	if spec.Encryption {
+		out = append(out, authorityFile{pki.EncryptionConfig, true})
+	}
+	return out
 }
 
 func deferredCert(name string, exists bool, key string) resource.Resource {

@@ -183,6 +183,30 @@ func Describe(b []byte) []byte {
 	return []byte(w.String())
 }
 
+// DescribeSpec is the human view of the certificate the leaf specifies, in Describe's
+// terms but without what only signing decides (dates, serial), and with the SANs sorted:
+// an offline comparison of two revisions of a site shows it, having no CA to sign with.
+// It names the key by its path and size; it never holds key material.
+func (l Leaf) DescribeSpec() []byte {
+	issuer := "(unknown CA " + l.CA + ")"
+	for _, d := range CADefs() {
+		if d.Name == l.CA {
+			issuer = subject(d.CN, nil)
+			break
+		}
+	}
+	dns := slices.Sorted(slices.Values(l.DNS))
+	ips := slices.Clone(l.IPs)
+	slices.SortFunc(ips, func(a, b net.IP) int { return bytes.Compare(a.To16(), b.To16()) })
+	var w strings.Builder
+	fmt.Fprintf(&w, "subject: %s\n", subject(l.CN, l.Orgs))
+	fmt.Fprintf(&w, "issuer: %s\n", issuer)
+	fmt.Fprintf(&w, "SANs: %s\n", sans(dns, ips))
+	fmt.Fprintf(&w, "usage: %s\n", l.Usage)
+	fmt.Fprintf(&w, "key: RSA %d, generated on the node at %s\n", LeafKeyBits, l.KeyPath)
+	return []byte(w.String())
+}
+
 // ClientCertificate issues an in-memory client certificate (key included) signed by ca,
 // valid for an hour: how mk8s itself talks to etcd, without a key on any disk.
 func ClientCertificate(ca *CA, cn string, now time.Time) (tls.Certificate, error) {

@@ -204,6 +204,18 @@ func redact(s string) string {
 }
 
 func (f *File) diff(old, new []byte, created bool) string {
+	return f.labeledDiff(old, new, created, f.Path+" (live)", f.Path+" (desired)")
+}
+
+// ContentDiff is the diff from old to the file's Content, with a plan's rules: secret
+// files show checksums only, Describe renders both sides, secret-looking lines are
+// redacted; created diffs from /dev/null. from and to label the two sides: an offline
+// comparison of two revisions diffs two desired states, not the live file.
+func (f *File) ContentDiff(old []byte, created bool, from, to string) string {
+	return f.labeledDiff(old, f.Content, created, from, to)
+}
+
+func (f *File) labeledDiff(old, new []byte, created bool, from, to string) string {
 	if f.Secret {
 		if created {
 			return fmt.Sprintf("(secret content not shown: sha256 %s)", SHA256(new))
@@ -213,13 +225,12 @@ func (f *File) diff(old, new []byte, created bool) string {
 	if f.Describe != nil {
 		old, new = f.Describe(old), f.Describe(new)
 	}
-	from := f.Path + " (live)"
 	if created {
 		from = "/dev/null"
 	}
 	d, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: difflib.SplitLines(redact(string(old))), B: difflib.SplitLines(redact(string(new))),
-		FromFile: from, ToFile: f.Path + " (desired)", Context: 3,
+		FromFile: from, ToFile: to, Context: 3,
 	})
 	return d
 }
