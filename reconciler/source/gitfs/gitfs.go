@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -20,6 +21,12 @@ import (
 type FS struct {
 	tree    *object.Tree
 	modTime time.Time
+
+	// trees caches the decoded directories by path: go-git's own path cache skips
+	// first-level directories, and decoding volumes/ (thousands of entries) again for
+	// each of its files made loading a large site quadratic.
+	mu    sync.Mutex
+	trees map[string]*object.Tree
 }
 
 var (
@@ -59,13 +66,13 @@ func (f *FS) Open(name string) (fs.File, error) {
 	if real == "." {
 		return &dir{info: f.dirInfo(path.Base(name)), fsys: f, tree: f.tree, name: name}, nil
 	}
-	e, err := f.tree.FindEntry(real)
+	e, err := f.entry(real)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	switch {
 	case e.Mode == filemode.Dir:
-		t, err := f.tree.Tree(real)
+		t, err := f.dirTree(real)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
@@ -104,7 +111,7 @@ func (f *FS) resolve(name string) (string, error) {
 			continue
 		}
 		p := path.Join(cur, parts[i])
-		e, err := f.tree.FindEntry(p)
+		e, err := f.entry(p)
 		if err != nil {
 			return "", fs.ErrNotExist
 		}
@@ -129,6 +136,44 @@ func (f *FS) resolve(name string) (string, error) {
 		cur, i = ".", -1
 	}
 	return cur, nil
+}
+
+// entry finds the entry at p (no symlink followed), through the cache of directories.
+func (f *FS) entry(p string) (*object.TreeEntry, error) {
+	parent, base := path.Split(p)
+	t, err := f.dirTree(strings.TrimSuffix(parent, "/"))
+	if err != nil {
+		return nil, err
+	}
+	return t.FindEntry(base) // one name: go-git's map of the tree's entries
+}
+
+// dirTree is the decoded tree of the directory at p ("" or "." is the root).
+func (f *FS) dirTree(p string) (*object.Tree, error) {
+	if p == "" || p == "." {
+		return f.tree, nil
+	}
+	f.mu.Lock()
+	t, ok := f.trees[p]
+	f.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	parent, base := path.Split(p)
+	pt, err := f.dirTree(strings.TrimSuffix(parent, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if t, err = pt.Tree(base); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if f.trees == nil {
+		f.trees = map[string]*object.Tree{}
+	}
+	f.trees[p] = t
+	f.mu.Unlock()
+	return t, nil
 }
 
 func (f *FS) linkTarget(e *object.TreeEntry) (string, error) {
