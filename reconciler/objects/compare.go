@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/reconciler/change"
@@ -28,6 +29,11 @@ func Compare(from, to []*unstructured.Unstructured) (change.Set, error) {
 		seen[id] = true
 		name := subjectOf(o)
 		b := before[id]
+		if b != nil && equality.Semantic.DeepEqual(b.Object, o.Object) {
+			// Most objects of a change are the same: no YAML, no diff.
+			out = append(out, change.Entry{Subject: name, Action: change.Unchanged})
+			continue
+		}
 		d, err := reviewDiff(name, b, o)
 		if err != nil {
 			return nil, err
