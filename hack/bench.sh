@@ -3,7 +3,7 @@
 # Each prints its results and the command that produced them; BENCHMARKS.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for area in schema objects source hosts loop; do
+for area in schema objects source hosts loop review; do
   s="hack/bench-$area.sh"
   [ -x "$s" ] || continue
   echo "=== $area"

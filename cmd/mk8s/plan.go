@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,9 +14,10 @@ import (
 
 func newPlanCmd(g *globals) *cobra.Command {
 	var f pipelineFlags
+	var rf reviewFlags
 	var exitCode bool
 	cmd := &cobra.Command{
-		Use:   "plan --dir SITE",
+		Use:   "plan (--dir SITE | --repo REPO --from REV [--to REV])",
 		Short: "Show what a reconcile would change, changing nothing",
 		Long: `Plan validates and renders a site and compares it with the cluster and the hosts
 without changing anything: each object that may have changed is server-side dry-run
@@ -28,7 +30,16 @@ Secret values are redacted.
 
 -o markdown prints the plan for a pull-request comment, -o json as data.
 With --exit-code, plan exits 2 when changes are pending and 0 when there is none
-(1 on error), so CI can tell them apart.`,
+(1 on error), so CI can tell them apart.
+
+With --repo, plan reviews a change between two revisions of a site repository, read
+from git objects (no checkout): both are validated; without --kubeconfig, what they
+render is compared offline (objects with diffs, every host resource, disruptive steps
+flagged: static pod restarts, drains, volume and node removals, etcd member changes);
+with --kubeconfig, --to is planned against the cluster and the drift of the cluster
+from --from is listed. --trust-config checks every commit of --from..--to against the
+reconciler's trust, and a rewind is always reported: --exit-code then exits 3 when the
+reconciler would refuse the push. See docs/review.md.`,
 		Example: `  # What would change on the hosts and in the cluster, as diffs
   mk8s plan --dir ./site --kubeconfig /etc/kubernetes/admin.conf --ssh-key /etc/metalk8s/pki/salt-bootstrap
 
@@ -36,10 +47,19 @@ With --exit-code, plan exits 2 when changes are pending and 0 when there is none
   mk8s plan --dir ./site --kubeconfig /etc/kubernetes/admin.conf --objects-only
 
   # In CI: a markdown comment, and exit 2 when something would change
-  mk8s plan --dir ./site --objects-only -o markdown --exit-code`,
+  mk8s plan --dir ./site --objects-only -o markdown --exit-code
+
+  # Review a pull request offline, with the reconciler's trust (exit 3: it would refuse the push)
+  mk8s plan --repo . --from origin/main --to HEAD --trust-config reconciler.yaml -o markdown --exit-code`,
 		Annotations: map[string]string{annotationMarkdown: "true"},
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rf.repo != "" {
+				return runReview(cmd, g, &f, &rf, exitCode)
+			}
+			if rf.from != "" || rf.trustConfig != "" || rf.probeHosts {
+				return &exitError{code: exitCodeError, err: errors.New("--from, --to, --trust-config and --probe-hosts review a change: they need --repo")}
+			}
 			opts, err := f.options(g)
 			if err != nil {
 				return &exitError{code: exitCodeError, err: err}
@@ -72,7 +92,8 @@ With --exit-code, plan exits 2 when changes are pending and 0 when there is none
 	}
 	f.register(cmd)
 	f.hosts.registerRecovery(cmd)
-	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when changes are pending, 0 when none")
+	rf.register(cmd)
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 2 when changes are pending, 0 when none; with --repo, 3 when the reconciler would refuse the push")
 	return cmd
 }
 
