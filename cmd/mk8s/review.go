@@ -119,8 +119,12 @@ func runReview(cmd *cobra.Command, g *globals, f *pipelineFlags, rf *reviewFlags
 		}
 	}
 	var perr error
-	switch g.output {
-	case "markdown":
+	switch {
+	case res.To.Commit == "" && g.output == "text":
+		// Nothing was read (no such repository or revision): the error says it all.
+	case res.To.Commit == "" && g.output == "markdown":
+		_, perr = fmt.Fprintf(g.stdout, "### mk8s plan\n\n> [!CAUTION]\n> %s\n", mdText(err.Error()))
+	case g.output == "markdown":
 		perr = printReviewMarkdown(g.stdout, res, err)
 	default:
 		perr = printData(g.stdout, g.output, view, func(w io.Writer) error { return printReviewText(w, res) })

@@ -176,6 +176,28 @@ func TestPlanOfAnInvalidRevision(t *testing.T) {
 	if rv := parseReview(t, out); code != 1 || rv.Error == "" {
 		t.Fatalf("json: exit %d\n%s", code, out)
 	}
+	// A revision git does not know, and a repository that is not there.
+	if _, stderr, code := mk8s(t, r.Dir, "plan", "--repo", ".", "--from", "no-such-branch"); code != 1 || !strings.Contains(stderr, "--from no-such-branch") {
+		t.Fatalf("unknown revision: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := mk8s(t, r.Dir, "plan", "--repo", filepath.Join(r.Dir, "nope"), "--from", "main"); code != 1 || !strings.Contains(stderr, "no such directory") {
+		t.Fatalf("missing repository: exit %d: %s", code, stderr)
+	}
+}
+
+// A URL is fetched into memory (every branch and tag): the same review as from the
+// directory.
+func TestPlanOfARepositoryURL(t *testing.T) {
+	r := newSiteRepo(t)
+	theChange(t, r)
+	local, _, code1 := mk8s(t, r.Dir, "plan", "--repo", ".", "--from", "main~1", "--to", "main", "-o", "json", "--exit-code")
+	remote, stderr, code2 := mk8s(t, t.TempDir(), "plan", "--repo", "file://"+r.Dir, "--from", "main~1", "--to", "main", "-o", "json", "--exit-code")
+	if code1 != 2 || code2 != 2 {
+		t.Fatalf("exits %d %d: %s", code1, code2, stderr)
+	}
+	if local != remote {
+		t.Fatal("the review of the URL differs from that of the directory")
+	}
 }
 
 // A change too large for one comment is cut to fit, whole sections at a time, and
