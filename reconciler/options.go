@@ -28,6 +28,14 @@ type HostReconciler interface {
 	Apply(ctx context.Context, site *schema.Site) (change.Set, error)
 }
 
+// VolumeReconciler makes the site's Volumes real once their objects exist
+// (reconciler/volumes): storage prepared on the nodes, PersistentVolumes, status, and
+// the safe release of removed ones. Plan reports what Reconcile would do.
+type VolumeReconciler interface {
+	Plan(ctx context.Context, site *schema.Site) (change.Set, error)
+	Reconcile(ctx context.Context, site *schema.Site) (change.Set, error)
+}
+
 // CertificateReporter is a HostReconciler that also says which certificates its last
 // Plan or Apply found or left on the hosts (hostsync.Reconciler): Reconcile and Plan
 // copy them into Result.Certificates, for status, metrics and the renewal timer.
@@ -51,6 +59,9 @@ type Options struct {
 	// Hosts converges the hosts; nil means hosts are not converged (reported as a
 	// skipped entry unless ObjectsOnly).
 	Hosts HostReconciler
+	// Volumes runs after the objects are applied, when both halves run; nil leaves
+	// Volumes as objects only.
+	Volumes VolumeReconciler
 
 	// ObjectsOnly and HostsOnly run one half alone.
 	ObjectsOnly bool
@@ -79,6 +90,9 @@ type Result struct {
 	// Hosts and Objects are the actions taken (or, for a plan, pending).
 	Hosts   change.Set `json:"hosts,omitempty"`
 	Objects change.Set `json:"objects,omitempty"`
+	// Volumes are the steps of the Volumes phase: storage on the nodes, PersistentVolumes,
+	// Volume status and finalizers.
+	Volumes change.Set `json:"volumes,omitempty"`
 	// Inventory is the object inventory after the run (nil for a plan or when objects
 	// were not reached).
 	Inventory *objects.Inventory `json:"inventory,omitempty"`
@@ -90,5 +104,6 @@ type Result struct {
 // Changes returns every entry, hosts first.
 func (r Result) Changes() change.Set {
 	out := append(change.Set{}, r.Hosts...)
-	return append(out, r.Objects...)
+	out = append(out, r.Objects...)
+	return append(out, r.Volumes...)
 }

@@ -68,6 +68,16 @@ func Reconcile(ctx context.Context, opts Options) (Result, error) {
 			res.Inventory = &inv
 		}
 		p.log.Info("objects applied", "summary", set.SummaryLine())
+		// Volumes need both halves: their objects (and UIDs) from the API, their storage
+		// on the nodes. A Volume that fails is reported and the others go on.
+		if opts.Volumes != nil && !opts.ObjectsOnly {
+			p.log.Info("converging volumes")
+			vs, err := opts.Volumes.Reconcile(ctx, p.site)
+			res.Volumes = vs
+			if err != nil {
+				errs = append(errs, fmt.Errorf("volumes: %w", err))
+			}
+		}
 	}
 	return res, errors.Join(errs...)
 }
@@ -119,6 +129,13 @@ func Plan(ctx context.Context, opts Options) (Result, error) {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("objects: %w", locate(err, p.site)))
+		}
+		if opts.Volumes != nil && !opts.ObjectsOnly {
+			vs, err := opts.Volumes.Plan(ctx, p.site)
+			res.Volumes = vs
+			if err != nil {
+				errs = append(errs, fmt.Errorf("volumes: %w", err))
+			}
 		}
 	}
 	return res, errors.Join(errs...)

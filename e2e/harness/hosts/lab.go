@@ -269,7 +269,7 @@ func (l *Lab) Close() error {
 	var errs []error
 	ctx := context.Background()
 	for _, h := range l.Hosts {
-		errs = append(errs, h.Stop())
+		errs = append(errs, h.Stop(), h.detachLoops(ctx))
 		if err := ip(ctx, "netns", "del", h.NS); err != nil && !strings.Contains(err.Error(), "No such file") {
 			errs = append(errs, err)
 		}
