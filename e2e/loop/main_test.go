@@ -2,15 +2,13 @@ package loop
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/e2e/harness/mk8sbin"
 	"github.com/metalk8s/mk8s/e2e/harness/sandbox"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
@@ -18,24 +16,7 @@ import (
 // mk8sBin is the mk8s binary built from this tree for the tests.
 var mk8sBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mk8s-e2e-loop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mk8sBin = filepath.Join(dir, "mk8s")
-	build := exec.Command("go", "build", "-o", mk8sBin, "github.com/metalk8s/mk8s/cmd/mk8s")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building mk8s:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(mk8sbin.Main(m, &mk8sBin)) }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

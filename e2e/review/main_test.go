@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalk8s/mk8s/e2e/harness/mk8sbin"
 	"github.com/metalk8s/mk8s/e2e/harness/signing"
 	"github.com/metalk8s/mk8s/reconciler/change"
 )
@@ -22,24 +23,7 @@ import (
 // mk8sBin is the mk8s binary built from this tree.
 var mk8sBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mk8s-e2e-review-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mk8sBin = filepath.Join(dir, "mk8s")
-	build := exec.Command("go", "build", "-o", mk8sBin, "github.com/metalk8s/mk8s/cmd/mk8s")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building mk8s:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(mk8sbin.Main(m, &mk8sBin)) }
 
 // mk8s runs the binary in dir and returns stdout, stderr and the exit code.
 func mk8s(t *testing.T, dir string, args ...string) (string, string, int) {
