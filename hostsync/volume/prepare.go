@@ -1,0 +1,325 @@
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/metalk8s/mk8s/hostsync/resource"
+	"github.com/metalk8s/mk8s/reconciler/change"
+)
+
+// ErrNotSupported is returned for the kinds of Volume not prepared yet (Block mode,
+// LVM logical volumes): refusing is better than half-preparing them.
+var ErrNotSupported = errors.New("not supported yet")
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// SparsePath is the sparse file of a sparseLoopDevice volume.
+func (s Spec) SparsePath() string { return SparseDir + "/" + s.UID }
+
+func (s Spec) sparse() bool { return s.SparseSize > 0 }
+
+// validate checks what Prepare and Release both rely on: the UID becomes a filesystem
+// UUID and a file name, so it must be a lower-case UUID (nothing a shell or a path could
+// misread).
+func (s Spec) validate() error {
+	if s.Name == "" {
+		return errors.New("volume has no name")
+	}
+	if !uuidRE.MatchString(s.UID) {
+		return fmt.Errorf("volume %s: UID %q is not a lower-case UUID", s.Name, s.UID)
+	}
+	n := 0
+	if s.SparseSize != 0 {
+		n++
+	}
+	if s.DevicePath != "" {
+		n++
+	}
+	if s.LVM != nil {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("volume %s: exactly one of a sparse size, a device path and an LVM volume must be set (%d are)", s.Name, n)
+	}
+	if s.SparseSize < 0 {
+		return fmt.Errorf("volume %s: sparse size %d is negative", s.Name, s.SparseSize)
+	}
+	if s.DevicePath != "" && (!strings.HasPrefix(s.DevicePath, "/dev/") || path.Clean(s.DevicePath) != s.DevicePath) {
+		return fmt.Errorf("volume %s: device path %q is not a clean path under /dev", s.Name, s.DevicePath)
+	}
+	switch s.Mode {
+	case ModeFilesystem:
+		if s.FSType != "xfs" && s.FSType != "ext4" {
+			return fmt.Errorf("volume %s: filesystem type %q is not xfs nor ext4", s.Name, s.FSType)
+		}
+	case ModeBlock:
+	default:
+		return fmt.Errorf("volume %s: mode %q is not %s nor %s", s.Name, s.Mode, ModeFilesystem, ModeBlock)
+	}
+	if s.LVM != nil {
+		return fmt.Errorf("volume %s: LVM logical volumes: %w", s.Name, ErrNotSupported)
+	}
+	if s.Mode == ModeBlock {
+		return fmt.Errorf("volume %s: Block mode: %w", s.Name, ErrNotSupported)
+	}
+	return nil
+}
+
+// Prepare returns the host resources that prepare a Volume's storage on its node, in
+// order: for a sparse volume its file and loop device, then the filesystem.
+func Prepare(s Spec) ([]resource.Resource, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	var rs []resource.Resource
+	if s.sparse() {
+		rs = append(rs, &SparseFile{Spec: s}, &LoopDevice{Spec: s})
+	}
+	return append(rs, &Filesystem{Spec: s}), nil
+}
+
+// Release returns the host resources that release a Volume's storage: a sparse volume's
+// loop device detached and its file removed; a raw device wiped only when it holds the
+// Volume's own filesystem.
+func Release(s Spec) ([]resource.Resource, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if s.sparse() {
+		return []resource.Resource{&DetachLoop{Spec: s}, &RemoveSparseFile{Spec: s}}, nil
+	}
+	return []resource.Resource{&Wipe{Spec: s}}, nil
+}
+
+// loopsOf prints the loop devices backed by file, one a line; the kernel is asked at
+// the moment the script runs, so no device number from a plan is ever trusted.
+func loopsOf(file string) string {
+	return "losetup -n -O NAME -j " + resource.Q(file)
+}
+
+// fail is a shell command that prints msg on stderr and exits 1.
+func fail(msg string) string { return "{ echo " + resource.Q(msg) + " >&2; exit 1; }" }
+
+// resolveDevice is a shell snippet that sets $d to the volume's device at the moment it
+// runs: the raw device, or the (first) loop device of the sparse file; it fails when a
+// sparse file has no loop device.
+func (s Spec) resolveDevice() string {
+	if !s.sparse() {
+		return "d=" + resource.Q(s.DevicePath) + "\n" +
+			"[ -b \"$d\" ] || " + fail(fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)) + "\n"
+	}
+	return "d=$(" + loopsOf(s.SparsePath()) + " | head -n1)\n" +
+		"[ -n \"$d\" ] || " + fail(fmt.Sprintf("volume %s: no loop device is attached to %s", s.Name, s.SparsePath())) + "\n"
+}
+
+// SparseFile is the sparse file of a sparseLoopDevice volume: created at its size, grown
+// when the size grows, never shrunk (that would cut the filesystem in it).
+type SparseFile struct{ Spec Spec }
+
+// ID implements resource.Resource.
+func (f *SparseFile) ID() string { return "SparseFile " + f.Spec.SparsePath() }
+
+// Probe implements resource.Resource.
+func (f *SparseFile) Probe() string {
+	p := resource.Q(f.Spec.SparsePath())
+	return fmt.Sprintf("if [ -L %[1]s ] || { [ -e %[1]s ] && [ ! -f %[1]s ]; }; then echo notfile; elif [ -f %[1]s ]; then stat -c %%s %[1]s; else echo absent; fi", p)
+}
+
+// Decide implements resource.Resource.
+func (f *SparseFile) Decide(facts string, _ *resource.Context) resource.Step {
+	s, p := f.Spec, f.Spec.SparsePath()
+	q := resource.Q(p)
+	facts = strings.TrimSpace(facts)
+	want := strconv.FormatInt(s.SparseSize, 10)
+	switch facts {
+	case "absent":
+		return resource.Step{Action: change.Created, Message: fmt.Sprintf("sparse, %d bytes", s.SparseSize),
+			Script: fmt.Sprintf("mkdir -p %s\n[ -e %s ] && %s\ntruncate -s %s %s",
+				resource.Q(SparseDir), q, fail(p+" appeared on the host after the plan was made; not touching it"), want, q)}
+	case "notfile":
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s exists and is not a regular file; refusing to replace it", s.Name, p)}
+	}
+	have, err := strconv.ParseInt(facts, 10, 64)
+	switch {
+	case err != nil:
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: cannot read the size of %s: %q", s.Name, p, facts)}
+	case have == s.SparseSize:
+		return resource.Step{Action: change.Unchanged}
+	case have > s.SparseSize:
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is %d bytes, larger than the %d asked; a sparse file is never shrunk", s.Name, p, have, s.SparseSize)}
+	}
+	// Grown only from the size the plan saw; the loop devices learn the new capacity.
+	return resource.Step{Action: change.Configured, Message: fmt.Sprintf("grown from %d to %d bytes", have, s.SparseSize),
+		Script: fmt.Sprintf("[ \"$(stat -c %%s %[1]s)\" = %[2]d ] || %[3]s\ntruncate -s %[4]s %[1]s\nfor l in $(%[5]s); do losetup -c \"$l\"; done",
+			q, have, fail(p+" changed on the host after the plan was made; not growing it"), want, loopsOf(p))}
+}
+
+// LoopDevice is the loop device of a sparse volume's file.
+type LoopDevice struct{ Spec Spec }
+
+// ID implements resource.Resource.
+func (l *LoopDevice) ID() string { return "LoopDevice " + l.Spec.SparsePath() }
+
+// Probe implements resource.Resource.
+func (l *LoopDevice) Probe() string { return loopsOf(l.Spec.SparsePath()) }
+
+// Decide implements resource.Resource.
+func (l *LoopDevice) Decide(facts string, _ *resource.Context) resource.Step {
+	p := l.Spec.SparsePath()
+	if devs := strings.Fields(facts); len(devs) > 0 {
+		return resource.Step{Action: change.Unchanged, Message: "attached as " + strings.Join(devs, ", ")}
+	}
+	q := resource.Q(p)
+	// Attached only if still unattached when the step runs: two loop devices on one file
+	// would be two writers of one filesystem.
+	return resource.Step{Action: change.Created, Message: "losetup --find " + p,
+		Script: fmt.Sprintf("[ -f %[1]s ] || %[2]s\nif [ -z \"$(%[3]s)\" ]; then losetup --find --show %[1]s; fi",
+			q, fail(fmt.Sprintf("volume %s: %s is missing", l.Spec.Name, p)), loopsOf(p))}
+}
+
+// Filesystem is a Filesystem volume's filesystem, whose UUID is the Volume's UID: that
+// UUID is how mk8s recognises its own work, so only an empty device is formatted.
+type Filesystem struct{ Spec Spec }
+
+// ID implements resource.Resource.
+func (f *Filesystem) ID() string {
+	return fmt.Sprintf("Filesystem %s (%s, UUID %s)", f.Spec.Name, f.Spec.FSType, f.Spec.UID)
+}
+
+// Probe implements resource.Resource.
+func (f *Filesystem) Probe() string { return blkidProbe(f.Spec) }
+
+// blkidProbe prints `device=` and what blkid finds on the volume's device, then
+// `blkid=<exit code>` (2: nothing). A sparse file without a loop device yet is probed
+// as a file: after a reboot, its filesystem is still there and must not be formatted
+// again.
+func blkidProbe(s Spec) string {
+	if s.sparse() {
+		p := resource.Q(s.SparsePath())
+		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; exit 0; fi\necho \"device=$d\"\nblkid -p -o export \"$d\"; echo \"blkid=$?\"", loopsOf(s.SparsePath()), p)
+	}
+	d := resource.Q(s.DevicePath)
+	return fmt.Sprintf("if [ ! -e %[1]s ]; then echo absent; elif [ ! -b %[1]s ]; then echo notblock; else echo device=%[1]s; blkid -p -o export %[1]s; echo \"blkid=$?\"; fi", d)
+}
+
+// probed is what blkidProbe found.
+type probed struct {
+	absent, notBlock bool
+	device           string
+	rc               int
+	tags             map[string]string
+}
+
+func parseProbe(facts string) probed {
+	p := probed{tags: map[string]string{}, rc: -1}
+	for _, l := range strings.Split(strings.TrimSpace(facts), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "absent":
+			p.absent = true
+		case l == "notblock":
+			p.notBlock = true
+		case strings.HasPrefix(l, "device="):
+			p.device = strings.TrimPrefix(l, "device=")
+		case strings.HasPrefix(l, "blkid="):
+			if n, err := strconv.Atoi(strings.TrimPrefix(l, "blkid=")); err == nil {
+				p.rc = n
+			}
+		default:
+			if k, v, ok := strings.Cut(l, "="); ok {
+				p.tags[k] = v
+			}
+		}
+	}
+	return p
+}
+
+// empty says blkid found nothing at all (exit 2).
+func (p probed) empty() bool { return p.rc == 2 && len(p.tags) == 0 }
+
+// ours says the device holds the Volume's filesystem.
+func (p probed) ours(s Spec) bool {
+	return p.rc == 0 && p.tags["UUID"] == s.UID && (s.FSType == "" || p.tags["TYPE"] == s.FSType)
+}
+
+// describe names what blkid found, for a refusal.
+func (p probed) describe() string {
+	var parts []string
+	if t := p.tags["PTTYPE"]; t != "" {
+		parts = append(parts, "a "+t+" partition table")
+	}
+	if t := p.tags["TYPE"]; t != "" {
+		d := "a " + t + " filesystem"
+		if u := p.tags["UUID"]; u != "" {
+			d += " with UUID " + u
+		}
+		parts = append(parts, d)
+	}
+	if len(parts) == 0 {
+		if p.rc != 0 && p.rc != 2 {
+			return fmt.Sprintf("something blkid cannot identify (exit %d)", p.rc)
+		}
+		return "a signature blkid reports without a type"
+	}
+	return strings.Join(parts, " and ")
+}
+
+func (s Spec) deviceName(p probed) string {
+	if p.device != "" {
+		return p.device
+	}
+	if s.sparse() {
+		return "the loop device of " + s.SparsePath()
+	}
+	return s.DevicePath
+}
+
+// Decide implements resource.Resource.
+func (f *Filesystem) Decide(facts string, _ *resource.Context) resource.Step {
+	s := f.Spec
+	p := parseProbe(facts)
+	switch {
+	case p.notBlock:
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)}
+	case p.absent && !s.sparse():
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
+	case p.ours(s):
+		return resource.Step{Action: change.Unchanged}
+	case p.absent || p.empty():
+		return resource.Step{Action: change.Created, Message: fmt.Sprintf("mkfs.%s on %s", s.FSType, s.deviceName(p)), Script: f.mkfsScript()}
+	}
+	return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s holds %s, not the Volume's %s filesystem (UUID %s); refusing to format it",
+		s.Name, s.deviceName(p), p.describe(), s.FSType, s.UID)}
+}
+
+// mkfsCommand is the mkfs command line (shell words) for device dev ("$d" in scripts).
+func (s Spec) mkfsCommand(dev string) string {
+	var b strings.Builder
+	b.WriteString("mkfs." + s.FSType)
+	switch s.FSType {
+	case "xfs":
+		b.WriteString(" -q -m uuid=" + s.UID)
+	case "ext4":
+		b.WriteString(" -q -U " + s.UID)
+	}
+	for _, o := range s.MkfsOptions {
+		b.WriteString(" " + resource.Q(o))
+	}
+	b.WriteString(" " + dev)
+	return b.String()
+}
+
+// mkfsScript formats the device resolved when it runs, after checking again that it is
+// empty: what the plan saw may be stale, and formatting is the one step that destroys.
+func (f *Filesystem) mkfsScript() string {
+	s := f.Spec
+	return s.resolveDevice() +
+		"blkid -p \"$d\" >/dev/null 2>&1; rc=$?\n" +
+		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not formatting it") + " >&2; exit 1; }\n" +
+		s.mkfsCommand("\"$d\"")
+}

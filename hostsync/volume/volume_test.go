@@ -1,0 +1,198 @@
+package volume
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/metalk8s/mk8s/hostsync/resource"
+	"github.com/metalk8s/mk8s/reconciler/change"
+)
+
+const uid = "0f6d2a4e-5b1c-4c8e-9a37-2d1e6b7f8a90"
+
+func sparseSpec() Spec {
+	return Spec{Name: "vol1", UID: uid, Node: "n1", Mode: ModeFilesystem, SparseSize: 64 << 20, FSType: "xfs"}
+}
+
+func rawSpec() Spec {
+	return Spec{Name: "vol2", UID: uid, Node: "n1", Mode: ModeFilesystem, DevicePath: "/dev/sdb", FSType: "ext4", MkfsOptions: []string{"-m", "0"}}
+}
+
+func decide(r resource.Resource, facts string) resource.Step {
+	return r.Decide(facts, &resource.Context{})
+}
+
+func TestPrepareResources(t *testing.T) {
+	rs, err := Prepare(sparseSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.ID())
+	}
+	want := []string{"SparseFile " + SparseDir + "/" + uid, "LoopDevice " + SparseDir + "/" + uid, "Filesystem vol1 (xfs, UUID " + uid + ")"}
+	if strings.Join(ids, "|") != strings.Join(want, "|") {
+		t.Fatalf("ids %q, want %q", ids, want)
+	}
+	rs, err = Prepare(rawSpec())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("raw: %v %v", rs, err)
+	}
+}
+
+func TestInvalidSpecs(t *testing.T) {
+	for name, mod := range map[string]func(*Spec){
+		"no name":       func(s *Spec) { s.Name = "" },
+		"bad uid":       func(s *Spec) { s.UID = "x; rm -rf /" },
+		"upper uid":     func(s *Spec) { s.UID = strings.ToUpper(uid) },
+		"two sources":   func(s *Spec) { s.DevicePath = "/dev/sdb" },
+		"no source":     func(s *Spec) { s.SparseSize = 0 },
+		"negative":      func(s *Spec) { s.SparseSize = -1 },
+		"bad fstype":    func(s *Spec) { s.FSType = "btrfs" },
+		"bad mode":      func(s *Spec) { s.Mode = "Raw" },
+		"device path":   func(s *Spec) { s.SparseSize, s.DevicePath = 0, "/etc/../dev/sda" },
+		"not under dev": func(s *Spec) { s.SparseSize, s.DevicePath = 0, "/tmp/disk" },
+	} {
+		s := sparseSpec()
+		mod(&s)
+		if _, err := Prepare(s); err == nil {
+			t.Errorf("%s: Prepare accepted %+v", name, s)
+		}
+		if _, err := Release(s); err == nil {
+			t.Errorf("%s: Release accepted %+v", name, s)
+		}
+	}
+	for name, mod := range map[string]func(*Spec){
+		"block": func(s *Spec) { s.Mode = ModeBlock },
+		"lvm":   func(s *Spec) { s.SparseSize, s.LVM = 0, &LVM{VGName: "vg", Size: 1 << 30} },
+	} {
+		s := sparseSpec()
+		mod(&s)
+		if _, err := Prepare(s); !errors.Is(err, ErrNotSupported) {
+			t.Errorf("%s: %v, want ErrNotSupported", name, err)
+		}
+	}
+}
+
+func TestSparseFile(t *testing.T) {
+	f := &SparseFile{Spec: sparseSpec()}
+	s := decide(f, "absent")
+	if s.Action != change.Created || !strings.Contains(s.Script, "truncate -s 67108864 "+resource.Q(SparseDir+"/"+uid)) {
+		t.Fatalf("absent: %+v", s)
+	}
+	if s := decide(f, "67108864"); s.Action != change.Unchanged || s.Script != "" {
+		t.Fatalf("same size: %+v", s)
+	}
+	s = decide(f, "134217728")
+	if s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, "never shrunk") {
+		t.Fatalf("shrink: %+v", s)
+	}
+	if s := decide(f, "1048576"); s.Action != change.Configured || !strings.Contains(s.Script, "losetup -c") {
+		t.Fatalf("grow: %+v", s)
+	}
+	if s := decide(f, "notfile"); s.Action != change.Failed || s.Script != "" {
+		t.Fatalf("not a file: %+v", s)
+	}
+}
+
+func TestLoopDevice(t *testing.T) {
+	l := &LoopDevice{Spec: sparseSpec()}
+	if s := decide(l, "/dev/loop7\n"); s.Action != change.Unchanged || s.Script != "" {
+		t.Fatalf("attached: %+v", s)
+	}
+	s := decide(l, "")
+	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find --show "+resource.Q(SparseDir+"/"+uid)) {
+		t.Fatalf("detached: %+v", s)
+	}
+}
+
+func TestFilesystemDecide(t *testing.T) {
+	raw := &Filesystem{Spec: rawSpec()}
+	sparse := &Filesystem{Spec: sparseSpec()}
+	for _, c := range []struct {
+		name   string
+		fs     *Filesystem
+		facts  string
+		action change.Action
+		msg    string
+	}{
+		{"ours ext4", raw, "device=/dev/sdb\nDEVNAME=/dev/sdb\nUUID=" + uid + "\nTYPE=ext4\nblkid=0", change.Unchanged, ""},
+		{"ours xfs", sparse, "device=/dev/loop3\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Unchanged, ""},
+		{"empty", raw, "device=/dev/sdb\nblkid=2", change.Created, "mkfs.ext4 on /dev/sdb"},
+		{"sparse not yet created", sparse, "absent", change.Created, "mkfs.xfs on the loop device of"},
+		{"foreign fs", raw, "device=/dev/sdb\nUUID=11111111-2222-3333-4444-555555555555\nTYPE=ext4\nblkid=0", change.Failed,
+			"/dev/sdb holds a ext4 filesystem with UUID 11111111-2222-3333-4444-555555555555"},
+		{"other type our uuid", raw, "device=/dev/sdb\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Failed, "a xfs filesystem"},
+		{"partition table", raw, "device=/dev/sdb\nPTUUID=abc\nPTTYPE=gpt\nblkid=0", change.Failed, "a gpt partition table"},
+		{"ambivalent", raw, "device=/dev/sdb\nblkid=8", change.Failed, "cannot identify"},
+		{"sparse file unattached holds foreign", sparse, "device=" + SparseDir + "/" + uid + "\nTYPE=ext4\nUUID=x\nblkid=0", change.Failed, "refusing to format"},
+		{"missing", raw, "absent", change.Failed, "device /dev/sdb does not exist"},
+		{"not block", raw, "notblock", change.Failed, "/dev/sdb is not a block device"},
+	} {
+		s := decide(c.fs, c.facts)
+		if s.Action != c.action || !strings.Contains(s.Message, c.msg) {
+			t.Errorf("%s: %s %q, want %s %q", c.name, s.Action, s.Message, c.action, c.msg)
+		}
+		if (s.Action == change.Created) != (s.Script != "") {
+			t.Errorf("%s: %s with script %q", c.name, s.Action, s.Script)
+		}
+	}
+	s := decide(raw, "device=/dev/sdb\nblkid=2")
+	if !strings.Contains(s.Script, "mkfs.ext4 -q -U "+uid+" -m 0 \"$d\"") || !strings.Contains(s.Script, "d=/dev/sdb\n") {
+		t.Errorf("ext4 script:\n%s", s.Script)
+	}
+	s = decide(sparse, "absent")
+	if !strings.Contains(s.Script, "mkfs.xfs -q -m uuid="+uid+" \"$d\"") || !strings.Contains(s.Script, "losetup -n -O NAME -j") {
+		t.Errorf("xfs script:\n%s", s.Script)
+	}
+}
+
+func TestRelease(t *testing.T) {
+	rs, err := Release(sparseSpec())
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	if s := decide(rs[0], "/dev/loop3\n/dev/loop4"); s.Action != change.Deleted || !strings.Contains(s.Script, "losetup -d") {
+		t.Errorf("detach: %+v", s)
+	}
+	if s := decide(rs[0], ""); s.Action != change.Unchanged {
+		t.Errorf("no loop: %+v", s)
+	}
+	if s := decide(rs[1], "present"); s.Action != change.Deleted || !strings.Contains(s.Script, "rm -f") {
+		t.Errorf("remove: %+v", s)
+	}
+	rs, err = Release(rawSpec())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	w := rs[0]
+	if s := decide(w, "device=/dev/sdb\nUUID="+uid+"\nTYPE=ext4\nblkid=0"); s.Action != change.Deleted || !strings.Contains(s.Script, "wipefs -q -a /dev/sdb") {
+		t.Errorf("ours: %+v", s)
+	}
+	if s := decide(w, "device=/dev/sdb\nUUID=other\nTYPE=ext4\nblkid=0"); s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, "refusing to wipe") {
+		t.Errorf("foreign: %+v", s)
+	}
+	if s := decide(w, "device=/dev/sdb\nblkid=2"); s.Action != change.Unchanged {
+		t.Errorf("empty: %+v", s)
+	}
+}
+
+func TestParseInfo(t *testing.T) {
+	s := sparseSpec()
+	out := "device=/dev/loop3\nuuid=" + uid + "\ntype=xfs\nsize=67108864\n"
+	info, err := ParseInfo(s, []byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info != (Info{Path: "/dev/disk/by-uuid/" + uid, SizeBytes: 64 << 20, DeviceName: "loop3"}) {
+		t.Fatalf("%+v", info)
+	}
+	if _, err := ParseInfo(s, []byte("device=/dev/loop3\nuuid=other\ntype=xfs\nsize=1\n")); err == nil {
+		t.Fatal("foreign UUID accepted")
+	}
+	if !strings.Contains(InfoScript(s), "blockdev --getsize64") {
+		t.Fatal(InfoScript(s))
+	}
+}
