@@ -201,7 +201,7 @@ func (f *Filesystem) Probe() string { return blkidProbe(f.Spec) }
 func blkidProbe(s Spec) string {
 	if s.sparse() {
 		p := resource.Q(s.SparsePath())
-		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; exit 0; fi\necho \"device=$d\"\nblkid -p -o export \"$d\"; echo \"blkid=$?\"", loopsOf(s.SparsePath()), p)
+		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; else echo \"device=$d\"; blkid -p -o export \"$d\"; echo \"blkid=$?\"; fi", loopsOf(s.SparsePath()), p)
 	}
 	d := resource.Q(s.DevicePath)
 	return fmt.Sprintf("if [ ! -e %[1]s ]; then echo absent; elif [ ! -b %[1]s ]; then echo notblock; else echo device=%[1]s; blkid -p -o export %[1]s; echo \"blkid=$?\"; fi", d)
@@ -319,7 +319,7 @@ func (s Spec) mkfsCommand(dev string) string {
 func (f *Filesystem) mkfsScript() string {
 	s := f.Spec
 	return s.resolveDevice() +
-		"blkid -p \"$d\" >/dev/null 2>&1; rc=$?\n" +
+		"rc=0; blkid -p \"$d\" >/dev/null 2>&1 || rc=$?\n" +
 		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not formatting it") + " >&2; exit 1; }\n" +
 		s.mkfsCommand("\"$d\"")
 }

@@ -1,0 +1,280 @@
+package hostsynce2e_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/metalk8s/mk8s/e2e/harness/hosts"
+	"github.com/metalk8s/mk8s/hostsync"
+	"github.com/metalk8s/mk8s/hostsync/volume"
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+const (
+	volUID     = "3b0c6f1e-8d2a-4f5b-9c7e-1a2b3c4d5e6f"
+	foreignUID = "9e8d7c6b-5a49-4382-a1b0-c9d8e7f6a5b4"
+)
+
+// volumeConverge plans and applies with the given render; apply's error is returned.
+func volumeConverge(t *testing.T, ctx context.Context, l *hosts.Lab, site *schema.Site, render hostsync.RenderFunc) (change.Set, error) {
+	t.Helper()
+	po := planOpts(l)
+	po.Render = render
+	_, res, err := converge(t, ctx, site, po, hostsync.ApplyOptions{})
+	return res, err
+}
+
+func entryOf(t *testing.T, res change.Set, prefix string) change.Entry {
+	t.Helper()
+	for _, e := range res {
+		if strings.HasPrefix(e.Subject, prefix) {
+			return e
+		}
+	}
+	t.Fatalf("no %q entry in %v", prefix, res)
+	return change.Entry{}
+}
+
+func volumeInfo(t *testing.T, ctx context.Context, l *hosts.Lab, h *hosts.Host, s volume.Spec) volume.Info {
+	t.Helper()
+	out, err := l.Run(ctx, h, volume.InfoScript(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := volume.ParseInfo(s, []byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// blkidOn returns blkid's export of dev on the host, "" when it finds nothing.
+func blkidOn(t *testing.T, ctx context.Context, l *hosts.Lab, h *hosts.Host, dev string) string {
+	t.Helper()
+	out, err := l.Run(ctx, h, "blkid -p -o export "+dev+"; rc=$?; [ $rc = 0 ] || [ $rc = 2 ]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// machineLoop attaches a loop device on the machine to a new file of size bytes (its
+// /dev is the hosts' /dev too) and detaches it, and removes the file, at cleanup.
+func machineLoop(t *testing.T, size int64) (dev, file string) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() {
+		out, err := exec.Command("losetup", "-n", "-O", "NAME", "-j", file).Output()
+		if err != nil {
+			t.Errorf("losetup -j %s: %v", file, err)
+		}
+		for _, d := range strings.Fields(string(out)) {
+			if b, err := exec.Command("losetup", "-d", d).CombinedOutput(); err != nil {
+				t.Errorf("losetup -d %s: %v: %s", d, err, b)
+			}
+		}
+		os.Remove(file)
+	})
+	out, err := exec.Command("losetup", "--find", "--show", file).Output()
+	if err != nil {
+		t.Fatalf("losetup --find %s: %v", file, err)
+	}
+	return strings.TrimSpace(string(out)), file
+}
+
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// A sparse xfs volume: file, loop device and filesystem created with the Volume's UID;
+// a second run changes nothing; after its loop device is gone (a reboot, a run killed
+// after mkfs) the filesystem is found in the file and kept, with what was written in it;
+// released, the loop device and the file are gone.
+func TestVolumeSparseXFS(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	// mkfs.xfs refuses filesystems under 300 MB; the file is sparse, so this costs
+	// almost nothing.
+	spec := volume.Spec{Name: "sparse-xfs", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem,
+		SparseSize: 320 << 20, FSType: "xfs"}
+	file := spec.SparsePath()
+	t.Cleanup(func() {
+		// Before the lab closes (cleanups run last-in first-out): the loops of the
+		// host's file, listed by the host, which sees the file as the loops do.
+		if _, err := l.Run(context.Background(), h, "for d in $(losetup -n -O NAME -j "+file+"); do losetup -d $d; done; umount /var/lib/mk8s-vt 2>/dev/null; true"); err != nil {
+			t.Errorf("detaching: %v", err)
+		}
+	})
+
+	res, err := volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	for _, p := range []string{"SparseFile", "LoopDevice", "Filesystem sparse-xfs (xfs, UUID " + volUID + ")"} {
+		if e := entryOf(t, res, p); e.Action != change.Created {
+			t.Errorf("first run: %v", e)
+		}
+	}
+	out, err := l.Run(ctx, h, "stat -c %s "+file+"; losetup -n -O NAME -j "+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 || f[0] != "335544320" || !strings.HasPrefix(f[1], "/dev/loop") {
+		t.Fatalf("file and loop: %q", out)
+	}
+	dev := f[1]
+	if b := blkidOn(t, ctx, l, h, dev); !strings.Contains(b, "TYPE=xfs\n") || !strings.Contains(b, "UUID="+volUID+"\n") {
+		t.Fatalf("blkid %s: %s", dev, b)
+	}
+	info := volumeInfo(t, ctx, l, h, spec)
+	if info != (volume.Info{Path: "/dev/disk/by-uuid/" + volUID, SizeBytes: 320 << 20, DeviceName: filepath.Base(dev)}) {
+		t.Fatalf("info: %+v", info)
+	}
+
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := changed(res); len(c) != 0 {
+		t.Fatalf("second run changed: %v", c)
+	}
+
+	// A marker in the filesystem, then the loop device goes as a reboot (or a run killed
+	// between losetup and the end) would leave it: the next run attaches it again and
+	// must not format it.
+	if _, err := l.Run(ctx, h, "mkdir -p /var/lib/mk8s-vt && mount "+dev+" /var/lib/mk8s-vt && echo kept > /var/lib/mk8s-vt/marker && umount /var/lib/mk8s-vt && losetup -d "+dev); err != nil {
+		t.Fatal(err)
+	}
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := changed(res); len(c) != 1 || !strings.HasPrefix(c[0].Subject, "LoopDevice") {
+		t.Fatalf("after detach: want only the loop device attached again, got %v", c)
+	}
+	out, err = l.Run(ctx, h, "d=$(losetup -n -O NAME -j "+file+") && mount $d /var/lib/mk8s-vt && cat /var/lib/mk8s-vt/marker; umount /var/lib/mk8s-vt")
+	if err != nil || out != "kept\n" {
+		t.Fatalf("marker after the re-run: %q %v", out, err)
+	}
+
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeReleaseRender(spec))
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	if c := changed(res); len(c) != 2 || c[0].Action != change.Deleted || c[1].Action != change.Deleted {
+		t.Fatalf("release: %v", c)
+	}
+	out, err = l.Run(ctx, h, "losetup -n -O NAME -j "+file+" 2>/dev/null; [ -e "+file+" ] && echo present; true")
+	if err != nil || out != "" {
+		t.Fatalf("after release: %q %v", out, err)
+	}
+}
+
+// A raw device (a loop device of the machine, seen by the host through the shared
+// /dev): formatted ext4 with the Volume's UID, unchanged the second time, wiped when
+// released. A device that holds someone else's filesystem is neither formatted nor
+// wiped: apply fails naming the node and the device, and not a byte changes.
+func TestVolumeRawDevice(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	if _, err := l.Run(ctx, h, "[ -b "+dev+" ]"); err != nil {
+		t.Fatalf("%s is not a block device on the host: %v", dev, err)
+	}
+	spec := volume.Spec{Name: "raw-ext4", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem,
+		DevicePath: dev, FSType: "ext4", MkfsOptions: []string{"-m", "0"}}
+
+	res, err := volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	if e := entryOf(t, res, "Filesystem raw-ext4"); e.Action != change.Created {
+		t.Fatalf("first run: %v", e)
+	}
+	if b := blkidOn(t, ctx, l, h, dev); !strings.Contains(b, "TYPE=ext4\n") || !strings.Contains(b, "UUID="+volUID+"\n") {
+		t.Fatalf("blkid %s: %s", dev, b)
+	}
+	if info := volumeInfo(t, ctx, l, h, spec); info != (volume.Info{Path: "/dev/disk/by-uuid/" + volUID, SizeBytes: 64 << 20, DeviceName: filepath.Base(dev)}) {
+		t.Fatalf("info: %+v", info)
+	}
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err != nil || len(changed(res)) != 0 {
+		t.Fatalf("second run: %v %v", changed(res), err)
+	}
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeReleaseRender(spec))
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	if e := entryOf(t, res, "Wipe "+dev); e.Action != change.Deleted {
+		t.Fatalf("release: %v", e)
+	}
+	if b := blkidOn(t, ctx, l, h, dev); b != "" {
+		t.Fatalf("blkid after release: %q", b)
+	}
+
+	// Someone else's ext4.
+	other, otherFile := machineLoop(t, 64<<20)
+	if b, err := exec.Command("mkfs.ext4", "-q", "-U", foreignUID, other).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v: %s", other, err, b)
+	}
+	before := sha256File(t, otherFile)
+	foreign := spec
+	foreign.DevicePath = other
+	for _, render := range []hostsync.RenderFunc{hostsync.VolumeRender(foreign), hostsync.VolumeReleaseRender(foreign)} {
+		res, err := volumeConverge(t, ctx, l, site, render)
+		if err == nil || !strings.Contains(err.Error(), "node-1") {
+			t.Fatalf("foreign device: apply error %v, want one naming node-1", err)
+		}
+		var failed []change.Entry
+		for _, e := range res {
+			if e.Action == change.Failed {
+				failed = append(failed, e)
+			}
+		}
+		if len(failed) != 1 || failed[0].Host != "node-1" || !strings.Contains(failed[0].Message, other) || !strings.Contains(failed[0].Message, foreignUID) {
+			t.Fatalf("foreign device: %v", res)
+		}
+		if after := sha256File(t, otherFile); after != before {
+			t.Fatalf("foreign device changed: %s -> %s", before, after)
+		}
+	}
+
+	// A device that does not exist.
+	missing := spec
+	missing.DevicePath = "/dev/mk8s-no-such-disk"
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(missing))
+	if err == nil || !strings.Contains(entryOf(t, res, "Filesystem").Message, "/dev/mk8s-no-such-disk does not exist") {
+		t.Fatalf("missing device: %v %v", err, res)
+	}
+}
