@@ -71,27 +71,32 @@ func (s Spec) validate() error {
 }
 
 // Prepare returns the host resources that prepare a Volume's storage on its node, in
-// order: for a sparse volume its file and loop device, then the filesystem.
+// order: for a sparse volume its file, its boot unit (systemd hosts) and loop device,
+// then the filesystem.
 func Prepare(s Spec) ([]resource.Resource, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	var rs []resource.Resource
 	if s.sparse() {
-		rs = append(rs, &SparseFile{Spec: s}, &LoopDevice{Spec: s})
+		// On systemd hosts the unit attaches the file at boot and now; LoopDevice, after
+		// it, attaches only what is still unattached (all of it elsewhere).
+		rs = append(rs, &SparseFile{Spec: s})
+		rs = append(rs, bootResources(s)...)
+		rs = append(rs, &LoopDevice{Spec: s})
 	}
 	return append(rs, &Filesystem{Spec: s}), nil
 }
 
 // Release returns the host resources that release a Volume's storage: a sparse volume's
-// loop device detached and its file removed; a raw device wiped only when it holds the
+// boot unit disabled (systemd hosts), loop device detached and file removed; a raw device wiped only when it holds the
 // Volume's own filesystem.
 func Release(s Spec) ([]resource.Resource, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	if s.sparse() {
-		return []resource.Resource{&DetachLoop{Spec: s}, &RemoveSparseFile{Spec: s}}, nil
+		return []resource.Resource{&DisableUnit{Spec: s}, &DetachLoop{Spec: s}, &RemoveSparseFile{Spec: s}}, nil
 	}
 	return []resource.Resource{&Wipe{Spec: s}}, nil
 }

@@ -32,7 +32,8 @@ func TestPrepareResources(t *testing.T) {
 	for _, r := range rs {
 		ids = append(ids, r.ID())
 	}
-	want := []string{"SparseFile " + SparseDir + "/" + uid, "LoopDevice " + SparseDir + "/" + uid, "Filesystem vol1 (xfs, UUID " + uid + ")"}
+	want := []string{"SparseFile " + SparseDir + "/" + uid, "File " + SparseUnitPath, "SystemdUnit metalk8s-sparse-volume@" + uid + ".service",
+		"LoopDevice " + SparseDir + "/" + uid, "Filesystem vol1 (xfs, UUID " + uid + ")"}
 	if strings.Join(ids, "|") != strings.Join(want, "|") {
 		t.Fatalf("ids %q, want %q", ids, want)
 	}
@@ -151,9 +152,20 @@ func TestFilesystemDecide(t *testing.T) {
 
 func TestRelease(t *testing.T) {
 	rs, err := Release(sparseSpec())
-	if err != nil || len(rs) != 2 {
+	if err != nil || len(rs) != 3 {
 		t.Fatalf("%v %v", rs, err)
 	}
+	if s := decide(rs[0], ""); s.Action != change.Skipped {
+		t.Errorf("unit without systemd: %+v", s)
+	}
+	sd := &resource.Context{Host: resource.HostFacts{Systemd: true}}
+	if s := rs[0].Decide("enabled|active", sd); s.Action != change.Deleted || !strings.Contains(s.Script, "systemctl disable --now metalk8s-sparse-volume@"+uid+".service") {
+		t.Errorf("unit: %+v", s)
+	}
+	if s := rs[0].Decide("disabled|inactive", sd); s.Action != change.Unchanged {
+		t.Errorf("unit disabled: %+v", s)
+	}
+	rs = rs[1:]
 	if s := decide(rs[0], "/dev/loop3\n/dev/loop4"); s.Action != change.Deleted || !strings.Contains(s.Script, "losetup -d") {
 		t.Errorf("detach: %+v", s)
 	}
@@ -194,5 +206,33 @@ func TestParseInfo(t *testing.T) {
 	}
 	if !strings.Contains(InfoScript(s), "blockdev --getsize64") {
 		t.Fatal(InfoScript(s))
+	}
+}
+
+// The boot unit is managed on systemd hosts only; elsewhere the loop device is attached
+// directly and nothing is written.
+func TestBootUnit(t *testing.T) {
+	rs, err := Prepare(sparseSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, unit := rs[1], rs[2]
+	if _, ok := file.(resource.Batched); !ok {
+		t.Fatal("the unit file lost its batched probe")
+	}
+	none := &resource.Context{Desired: map[string]string{}, Changed: map[string]bool{}}
+	for _, r := range []resource.Resource{file, unit} {
+		if s := r.Decide("", none); s.Action != change.Skipped || s.Script != "" {
+			t.Errorf("%s without systemd: %+v", r.ID(), s)
+		}
+	}
+	sd := &resource.Context{Host: resource.HostFacts{Systemd: true}, Desired: map[string]string{}, Changed: map[string]bool{}}
+	s := file.Decide("", sd)
+	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find") {
+		t.Fatalf("unit file: %+v", s)
+	}
+	s = unit.Decide("unit|disabled|inactive", sd)
+	if s.Action != change.Configured || !strings.Contains(s.Script, "systemctl enable") || !strings.Contains(s.Script, "systemctl start") || !strings.Contains(s.Script, "daemon-reload") {
+		t.Fatalf("unit: %+v", s)
 	}
 }
