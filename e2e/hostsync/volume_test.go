@@ -278,3 +278,67 @@ func TestVolumeRawDevice(t *testing.T) {
 		t.Fatalf("missing device: %v %v", err, res)
 	}
 }
+
+// Block mode on a raw device and on a sparse file: one GPT partition whose GUID is the
+// Volume's UID, the kernel's partition device in the Info, unchanged the second time;
+// released, the device is empty again.
+func TestVolumeBlock(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	raw := volume.Spec{Name: "raw-block", UID: volUID, Node: "node-1", Mode: volume.ModeBlock, DevicePath: dev}
+	sparse := volume.Spec{Name: "sparse-block", UID: foreignUID, Node: "node-1", Mode: volume.ModeBlock, SparseSize: 64 << 20}
+	file := sparse.SparsePath()
+	t.Cleanup(func() {
+		if _, err := l.Run(context.Background(), h, "for d in $(losetup -n -O NAME -j "+file+"); do losetup -d $d; done; true"); err != nil {
+			t.Errorf("detaching: %v", err)
+		}
+	})
+	render := hostsync.VolumeRender(raw, sparse)
+	res, err := volumeConverge(t, ctx, l, site, render)
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	for _, p := range []string{"Partition raw-block", "Partition sparse-block"} {
+		if e := entryOf(t, res, p); e.Action != change.Created {
+			t.Errorf("first run: %v", e)
+		}
+	}
+	if b := blkidOn(t, ctx, l, h, dev); !strings.Contains(b, "PTTYPE=gpt\n") {
+		t.Fatalf("blkid %s: %s", dev, b)
+	}
+	for _, s := range []volume.Spec{raw, sparse} {
+		info := volumeInfo(t, ctx, l, h, s)
+		if info.Path != "/dev/disk/by-partuuid/"+s.UID || info.SizeBytes <= 60<<20 || info.SizeBytes >= 64<<20 || !strings.HasSuffix(info.DeviceName, "p1") {
+			t.Fatalf("%s info: %+v", s.Name, info)
+		}
+		if out, err := l.Run(ctx, h, "blkid -p -s PART_ENTRY_UUID -o value /dev/"+info.DeviceName); err != nil || strings.TrimSpace(out) != s.UID {
+			t.Fatalf("%s: partition /dev/%s: %q %v", s.Name, info.DeviceName, out, err)
+		}
+	}
+	res, err = volumeConverge(t, ctx, l, site, render)
+	if err != nil || len(changed(res)) != 0 {
+		t.Fatalf("second run: %v %v", changed(res), err)
+	}
+	// The raw device in Filesystem mode is refused: it holds a partition table.
+	fs := raw
+	fs.Mode, fs.FSType = volume.ModeFilesystem, "ext4"
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(fs))
+	if err == nil || !strings.Contains(entryOf(t, res, "Filesystem").Message, "a gpt partition table") {
+		t.Fatalf("Filesystem on a partitioned device: %v %v", err, res)
+	}
+
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeReleaseRender(raw, sparse))
+	if err != nil {
+		t.Fatalf("%v: %v", err, res)
+	}
+	if b := blkidOn(t, ctx, l, h, dev); b != "" {
+		t.Fatalf("blkid after release: %q", b)
+	}
+	out, err := l.Run(ctx, h, "ls /sys/class/block/"+filepath.Base(dev)+"/ | grep p1; [ -e "+file+" ] && echo present; true")
+	if err != nil || out != "" {
+		t.Fatalf("after release: %q %v", out, err)
+	}
+}

@@ -64,9 +64,6 @@ func (s Spec) validate() error {
 	if s.LVM != nil {
 		return fmt.Errorf("volume %s: LVM logical volumes: %w", s.Name, ErrNotSupported)
 	}
-	if s.Mode == ModeBlock {
-		return fmt.Errorf("volume %s: Block mode: %w", s.Name, ErrNotSupported)
-	}
 	return nil
 }
 
@@ -84,6 +81,9 @@ func Prepare(s Spec) ([]resource.Resource, error) {
 		rs = append(rs, &SparseFile{Spec: s})
 		rs = append(rs, bootResources(s)...)
 		rs = append(rs, &LoopDevice{Spec: s})
+	}
+	if s.Mode == ModeBlock {
+		return append(rs, &Partition{Spec: s}), nil
 	}
 	return append(rs, &Filesystem{Spec: s}), nil
 }
@@ -206,10 +206,17 @@ func (f *Filesystem) Probe() string { return blkidProbe(f.Spec) }
 func blkidProbe(s Spec) string {
 	if s.sparse() {
 		p := resource.Q(s.SparsePath())
-		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; else echo \"device=$d\"; blkid -p -o export \"$d\"; echo \"blkid=$?\"; fi", loopsOf(s.SparsePath()), p)
+		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; else echo \"device=$d\"; blkid -p -o export \"$d\"; echo \"blkid=$?\"; %s; fi", loopsOf(s.SparsePath()), p, partsProbe(`"$d"`))
 	}
 	d := resource.Q(s.DevicePath)
-	return fmt.Sprintf("if [ ! -e %[1]s ]; then echo absent; elif [ ! -b %[1]s ]; then echo notblock; else echo device=%[1]s; blkid -p -o export %[1]s; echo \"blkid=$?\"; fi", d)
+	return fmt.Sprintf("if [ ! -e %[1]s ]; then echo absent; elif [ ! -b %[1]s ]; then echo notblock; else echo device=%[1]s; blkid -p -o export %[1]s; echo \"blkid=$?\"; %[2]s; fi", d, partsProbe(d))
+}
+
+// partsProbe prints `part=<number> <partition uuid>` per partition of dev's table
+// (partx reads the table itself: it needs neither udev nor the kernel's view, and works
+// on a sparse file that is not attached).
+func partsProbe(dev string) string {
+	return "partx -g -o NR,UUID " + dev + " 2>/dev/null | sed 's/^ */part=/'"
 }
 
 // probed is what blkidProbe found.
@@ -218,10 +225,12 @@ type probed struct {
 	device           string
 	rc               int
 	tags             map[string]string
+	// parts maps partition UUIDs (lower-case) to their numbers.
+	parts map[string]string
 }
 
 func parseProbe(facts string) probed {
-	p := probed{tags: map[string]string{}, rc: -1}
+	p := probed{tags: map[string]string{}, parts: map[string]string{}, rc: -1}
 	for _, l := range strings.Split(strings.TrimSpace(facts), "\n") {
 		l = strings.TrimSpace(l)
 		switch {
@@ -231,6 +240,10 @@ func parseProbe(facts string) probed {
 			p.notBlock = true
 		case strings.HasPrefix(l, "device="):
 			p.device = strings.TrimPrefix(l, "device=")
+		case strings.HasPrefix(l, "part="):
+			if nr, u, ok := strings.Cut(strings.TrimPrefix(l, "part="), " "); ok {
+				p.parts[strings.ToLower(strings.TrimSpace(u))] = nr
+			}
 		case strings.HasPrefix(l, "blkid="):
 			if n, err := strconv.Atoi(strings.TrimPrefix(l, "blkid=")); err == nil {
 				p.rc = n
@@ -247,8 +260,12 @@ func parseProbe(facts string) probed {
 // empty says blkid found nothing at all (exit 2).
 func (p probed) empty() bool { return p.rc == 2 && len(p.tags) == 0 }
 
-// ours says the device holds the Volume's filesystem.
+// ours says the device holds the Volume's filesystem (Filesystem mode) or a GPT with
+// the Volume's one partition (Block mode).
 func (p probed) ours(s Spec) bool {
+	if s.Mode == ModeBlock {
+		return p.rc == 0 && p.tags["PTTYPE"] == "gpt" && len(p.parts) == 1 && p.parts[s.UID] != ""
+	}
 	return p.rc == 0 && p.tags["UUID"] == s.UID && (s.FSType == "" || p.tags["TYPE"] == s.FSType)
 }
 

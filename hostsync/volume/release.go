@@ -75,7 +75,15 @@ func (w *Wipe) Decide(facts string, _ *resource.Context) resource.Step {
 		return resource.Step{Action: change.Unchanged}
 	case p.notBlock:
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)}
-	case p.rc == 0 && p.tags["UUID"] == s.UID:
+	case s.Mode == ModeBlock && p.ours(s):
+		d := resource.Q(s.DevicePath)
+		// The partition is checked again when the step runs; the kernel forgets the
+		// partition before its table is erased.
+		return resource.Step{Action: change.Deleted, Message: "wipefs -a " + s.DevicePath,
+			Script: fmt.Sprintf("[ -b %[1]s ] || %[2]s\npartx -g -o UUID %[1]s | grep -qx ' *'%[3]s || %[4]s\npartx -d %[1]s 2>/dev/null || true\nwipefs -q -a %[1]s",
+				d, fail(fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)), resource.Q(s.UID),
+				fail(fmt.Sprintf("volume %s: %s no longer holds the Volume's partition; not wiping it", s.Name, s.DevicePath)))}
+	case s.Mode == ModeFilesystem && p.rc == 0 && p.tags["UUID"] == s.UID:
 		d := resource.Q(s.DevicePath)
 		// The UUID is checked again when the step runs: the device may have been
 		// reused since the plan.
@@ -91,6 +99,9 @@ func (w *Wipe) Decide(facts string, _ *resource.Context) resource.Step {
 // InfoScript prints what ParseInfo needs of a prepared volume: its device, the UUID
 // and type blkid finds there, and its size.
 func InfoScript(s Spec) string {
+	if s.Mode == ModeBlock {
+		return blockInfoScript(s)
+	}
 	return "export LC_ALL=C\n" + s.resolveDevice() +
 		"echo \"device=$d\"\n" +
 		"echo \"uuid=$(blkid -p -s UUID -o value \"$d\")\"\n" +
@@ -101,6 +112,9 @@ func InfoScript(s Spec) string {
 // ParseInfo reads InfoScript's output; it fails unless the device holds the Volume's
 // filesystem, so that a PersistentVolume never points at something else.
 func ParseInfo(s Spec, out []byte) (Info, error) {
+	if s.Mode == ModeBlock {
+		return parseBlockInfo(s, out)
+	}
 	kv := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {

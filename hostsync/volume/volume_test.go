@@ -66,8 +66,7 @@ func TestInvalidSpecs(t *testing.T) {
 		}
 	}
 	for name, mod := range map[string]func(*Spec){
-		"block": func(s *Spec) { s.Mode = ModeBlock },
-		"lvm":   func(s *Spec) { s.SparseSize, s.LVM = 0, &LVM{VGName: "vg", Size: 1 << 30} },
+		"lvm": func(s *Spec) { s.SparseSize, s.LVM = 0, &LVM{VGName: "vg", Size: 1 << 30} },
 	} {
 		s := sparseSpec()
 		mod(&s)
@@ -234,5 +233,46 @@ func TestBootUnit(t *testing.T) {
 	s = unit.Decide("unit|disabled|inactive", sd)
 	if s.Action != change.Configured || !strings.Contains(s.Script, "systemctl enable") || !strings.Contains(s.Script, "systemctl start") || !strings.Contains(s.Script, "daemon-reload") {
 		t.Fatalf("unit: %+v", s)
+	}
+}
+
+func TestPartitionDecide(t *testing.T) {
+	spec := rawSpec()
+	spec.Mode, spec.FSType, spec.MkfsOptions = ModeBlock, "", nil
+	rs, err := Prepare(spec)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	p := rs[0]
+	if p.ID() != "Partition vol2 (GPT, GUID "+uid+")" {
+		t.Errorf("id %q", p.ID())
+	}
+	s := decide(p, "device=/dev/sdb\nblkid=2")
+	if s.Action != change.Created || !strings.Contains(s.Script, "sgdisk --new=1:0:0 --partition-guid=1:"+uid+" \"$d\"") {
+		t.Errorf("empty: %+v", s)
+	}
+	if s := decide(p, "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+strings.ToUpper(uid)); s.Action != change.Unchanged {
+		t.Errorf("ours: %+v", s)
+	}
+	for name, facts := range map[string]string{
+		"other partition": "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555",
+		"ours and more":   "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 " + uid + "\npart=2 11111111-2222-3333-4444-555555555555",
+		"a filesystem":    "device=/dev/sdb\nTYPE=ext4\nUUID=" + uid + "\nblkid=0",
+		"dos table":       "device=/dev/sdb\nPTTYPE=dos\nblkid=0\npart=1 " + uid,
+	} {
+		if s := decide(p, facts); s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, "refusing to partition /dev/sdb") && !strings.Contains(s.Message, "/dev/sdb holds") {
+			t.Errorf("%s: %+v", name, s)
+		}
+	}
+	info, err := ParseInfo(spec, []byte("device=/dev/sdb1\nsize=1048576\n"))
+	if err != nil || info != (Info{Path: "/dev/disk/by-partuuid/" + uid, SizeBytes: 1 << 20, DeviceName: "sdb1"}) {
+		t.Errorf("info %+v %v", info, err)
+	}
+	rs, _ = Release(spec)
+	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+uid); s.Action != change.Deleted || !strings.Contains(s.Script, "wipefs -q -a /dev/sdb") {
+		t.Errorf("release ours: %+v", s)
+	}
+	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555"); s.Action != change.Failed || s.Script != "" {
+		t.Errorf("release foreign: %+v", s)
 	}
 }
