@@ -1,0 +1,94 @@
+package volumes
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalk8s/mk8s/hostsync/volume"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+func (m *Manager) getPV(ctx context.Context, name string) (*unstructured.Unstructured, bool, error) {
+	pv := &unstructured.Unstructured{}
+	pv.SetAPIVersion("v1")
+	pv.SetKind("PersistentVolume")
+	err := m.client.Get(ctx, client.ObjectKey{Name: name}, pv)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("reading PersistentVolume/%s: %w", name, err)
+	}
+	return pv, true, nil
+}
+
+// deletePV removes our finalizer, then deletes the PersistentVolume.
+func (m *Manager) deletePV(ctx context.Context, pv *unstructured.Unstructured) error {
+	if f := pv.GetFinalizers(); slices.Contains(f, Finalizer) {
+		pv.SetFinalizers(slices.DeleteFunc(f, func(s string) bool { return s == Finalizer }))
+		if err := m.client.Update(ctx, pv); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("PersistentVolume/%s: removing the finalizer: %w", pv.GetName(), err)
+		}
+	}
+	if err := m.client.Delete(ctx, pv); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting PersistentVolume/%s: %w", pv.GetName(), err)
+	}
+	return nil
+}
+
+// isOurs: mk8s created it (the site's ownership labels).
+func isOurs(u *unstructured.Unstructured, site string) bool {
+	l := u.GetLabels()
+	for k, v := range render.OwnershipLabels(site) {
+		if l[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// boundClaim names the claim a PersistentVolume is bound to, "" when it is free. Bound
+// is what the PV controller says; a claimRef alone (a claim being bound) counts too:
+// a volume is only released when nothing is about to use it.
+func boundClaim(pv *unstructured.Unstructured) string {
+	phase, _, _ := unstructured.NestedString(pv.Object, "status", "phase")
+	ns, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "namespace")
+	name, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "name")
+	switch {
+	case name != "":
+		return ns + "/" + name
+	case phase == "Bound":
+		return "(unknown)"
+	}
+	return ""
+}
+
+// releaseSpec is the spec of a Volume being deleted, from its object: the site no
+// longer has its document.
+func releaseSpec(site *schema.Site, vol *unstructured.Unstructured) (volume.Spec, error) {
+	str := func(f ...string) string {
+		s, _, _ := unstructured.NestedString(vol.Object, append([]string{"spec"}, f...)...)
+		return s
+	}
+	v := schema.Volume{Name: vol.GetName(), NodeName: str("nodeName"), StorageClassName: str("storageClassName"), Mode: str("mode")}
+	switch {
+	case str("sparseLoopDevice", "size") != "":
+		v.SparseLoopDevice = &schema.SparseLoopDevice{Size: str("sparseLoopDevice", "size")}
+	case str("rawBlockDevice", "devicePath") != "":
+		v.RawBlockDevice = &schema.RawBlockDevice{DevicePath: str("rawBlockDevice", "devicePath")}
+	case str("lvmLogicalVolume", "vgName") != "":
+		v.LVMLogicalVolume = &schema.LVMLogicalVolume{VGName: str("lvmLogicalVolume", "vgName"), Size: str("lvmLogicalVolume", "size")}
+	}
+	s, _, err := specFor(site, &v, string(vol.GetUID()))
+	if err != nil && s.Node != "" && (s.SparseSize > 0 || s.DevicePath != "" || s.LVM != nil) {
+		// The StorageClass may be gone with the Volume: releasing needs no filesystem type.
+		return s, nil
+	}
+	return s, err
+}

@@ -1,0 +1,69 @@
+package volumes
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Phases of a Volume (status.phase), as MetalK8s names them.
+const (
+	PhasePending     = "Pending"
+	PhaseAvailable   = "Available"
+	PhaseFailed      = "Failed"
+	PhaseTerminating = "Terminating"
+)
+
+// state is what the status says: the phase, the device, the Ready condition.
+type state struct {
+	phase, deviceName string
+	ready             bool
+	reason, message   string
+}
+
+func liveState(u *unstructured.Unstructured) state {
+	var s state
+	s.phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+	s.deviceName, _, _ = unstructured.NestedString(u.Object, "status", "deviceName")
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Ready" {
+			s.ready = m["status"] == "True"
+			s.reason, _ = m["reason"].(string)
+			s.message, _ = m["message"].(string)
+		}
+	}
+	return s
+}
+
+// setStatus writes s as the Volume's status when it differs from what is recorded, and
+// reports whether it had to. The condition's times move only when it changes.
+func (m *Manager) setStatus(ctx context.Context, vol *unstructured.Unstructured, s state, apply bool) (bool, error) {
+	if liveState(vol) == s {
+		return false, nil
+	}
+	if !apply {
+		return true, nil
+	}
+	status := map[string]any{"phase": s.phase}
+	if s.deviceName != "" {
+		status["deviceName"] = s.deviceName
+	}
+	ready := "False"
+	if s.ready {
+		ready = "True"
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	status["conditions"] = []any{map[string]any{
+		"type": "Ready", "status": ready, "reason": s.reason, "message": s.message,
+		"lastTransitionTime": now, "lastUpdateTime": now,
+	}}
+	vol.Object["status"] = status
+	if err := m.client.Status().Update(ctx, vol); err != nil {
+		return true, fmt.Errorf("Volume/%s: status %s: %w", vol.GetName(), s.phase, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,339 @@
+package volumes_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/hostsync/volume"
+	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/volumes"
+	"github.com/metalk8s/mk8s/schema"
+)
+
+// fakeStorage stands in for the host half (hostsync.VolumeStorage, covered by the
+// e2e tests on real hosts and loop devices): it "formats" a volume once, and reports
+// the steps and the Info the real one would.
+type fakeStorage struct {
+	mu        sync.Mutex
+	formatted map[string]int // uid → mkfs runs
+	released  []string
+	fail      map[string]error // volume name → Prepare error
+	// crashAfterMkfs makes the first Prepare of that volume format it, then fail: a
+	// reconciler killed between mkfs and the PersistentVolume.
+	crashAfterMkfs string
+}
+
+func newStorage() *fakeStorage {
+	return &fakeStorage{formatted: map[string]int{}, fail: map[string]error{}}
+}
+
+func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, s volume.Spec, apply bool) (change.Set, volume.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[s.Name]; err != nil {
+		return change.Set{{Host: s.Node, Subject: "Filesystem " + s.Name, Action: change.Failed, Message: err.Error()}}, volume.Info{}, err
+	}
+	e := change.Entry{Host: s.Node, Subject: "Filesystem " + s.Name, Action: change.Unchanged}
+	if f.formatted[s.UID] == 0 {
+		e.Action = change.Created
+		if apply {
+			f.formatted[s.UID]++
+		}
+	}
+	if apply && f.crashAfterMkfs == s.Name {
+		f.crashAfterMkfs = ""
+		return change.Set{e}, volume.Info{}, errors.New("connection lost")
+	}
+	if !apply {
+		return change.Set{e}, volume.Info{}, nil
+	}
+	return change.Set{e}, volume.Info{Path: "/dev/disk/by-uuid/" + s.UID, SizeBytes: 10 << 30, DeviceName: "loop7"}, nil
+}
+
+func (f *fakeStorage) Release(_ context.Context, _ *schema.Site, s volume.Spec, apply bool) (change.Set, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if apply {
+		f.released = append(f.released, s.Name)
+	}
+	return change.Set{{Host: s.Node, Subject: "SparseFile " + s.Name, Action: change.Deleted}}, nil
+}
+
+type rig struct {
+	env     *kubeenv.Env
+	c       client.Client
+	site    *schema.Site
+	storage *fakeStorage
+	counter *kubeenv.RequestCounter
+	m       *volumes.Manager
+}
+
+// start loads site-example, and applies its Volume CRD and Volume objects as the
+// objects half would.
+func start(t *testing.T) *rig {
+	t.Helper()
+	env := kubeenv.StartT(t)
+	ctx := context.Background()
+	site, diags := schema.LoadDir(ctx, "../../site-example")
+	if site == nil {
+		t.Fatal(diags)
+	}
+	objs, err := render.Objects(site, render.Options{SiteName: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" && o.GetName() == "volumes.storage.metalk8s.scality.com" {
+			if err := c.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Volume" {
+			continue
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := c.Create(ctx, o.DeepCopy())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("creating Volume/%s: %v", o.GetName(), err)
+			}
+			time.Sleep(100 * time.Millisecond) // the CRD becomes established
+		}
+	}
+	r := &rig{env: env, site: site, storage: newStorage(), counter: &kubeenv.RequestCounter{}}
+	r.c, err = client.New(env.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.m, err = volumes.New(volumes.Options{Kube: r.counter.Wrap(env.Config), SiteName: "default", Storage: r.storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) get(t *testing.T, apiVersion, kind, name string) (*unstructured.Unstructured, bool) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	err := r.c.Get(context.Background(), client.ObjectKey{Name: name}, u)
+	if apierrors.IsNotFound(err) {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, true
+}
+
+func (r *rig) volume(t *testing.T, name string) *unstructured.Unstructured {
+	t.Helper()
+	v, ok := r.get(t, schema.APIVersionVolume, "Volume", name)
+	if !ok {
+		t.Fatalf("Volume/%s is gone", name)
+	}
+	return v
+}
+
+func str(u *unstructured.Unstructured, f ...string) string {
+	s, _, _ := unstructured.NestedString(u.Object, f...)
+	return s
+}
+
+// A Volume gets its finalizer, its storage, a PersistentVolume on the persistent path
+// with node affinity, StorageClass, template labels, owner and finalizer, and the status
+// Available with its device; a second run writes nothing.
+func TestDeployMakesVolumesAvailable(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	set, err := r.m.Reconcile(ctx, r.site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	for _, sv := range r.site.Volumes {
+		v := r.volume(t, sv.Name)
+		if !slices.Contains(v.GetFinalizers(), volumes.Finalizer) || str(v, "status", "phase") != volumes.PhaseAvailable || str(v, "status", "deviceName") != "loop7" {
+			t.Errorf("Volume/%s: finalizers %v, status %v", sv.Name, v.GetFinalizers(), v.Object["status"])
+		}
+		pv, ok := r.get(t, "v1", "PersistentVolume", sv.Name)
+		if !ok {
+			t.Fatalf("no PersistentVolume/%s", sv.Name)
+		}
+		affinity, _, _ := unstructured.NestedSlice(pv.Object, "spec", "nodeAffinity", "required", "nodeSelectorTerms")
+		owners := pv.GetOwnerReferences()
+		if str(pv, "spec", "local", "path") != "/dev/disk/by-uuid/"+string(v.GetUID()) || str(pv, "spec", "storageClassName") != "metalk8s" ||
+			!strings.Contains(strings.ReplaceAll(stringify(affinity), " ", ""), sv.NodeName) || len(owners) != 1 || owners[0].UID != v.GetUID() ||
+			!slices.Contains(pv.GetFinalizers(), volumes.Finalizer) || pv.GetLabels()["app.kubernetes.io/name"] != sv.TemplateLabels["app.kubernetes.io/name"] ||
+			str(pv, "spec", "persistentVolumeReclaimPolicy") != "Retain" {
+			t.Errorf("PersistentVolume/%s: %v", sv.Name, pv.Object)
+		}
+	}
+	r.counter.Reset()
+	set, err = r.m.Reconcile(ctx, r.site)
+	if err != nil || set.Changed() || r.counter.Writes() != 0 {
+		t.Fatalf("second run: %v, changes %v, requests %s", err, set, r.counter.String())
+	}
+	if p, err := r.m.Plan(ctx, r.site); err != nil || p.Changed() {
+		t.Fatalf("plan after deploy: %v %v", err, p)
+	}
+}
+
+// The plan of a first install says what will happen, and writes nothing.
+func TestPlanWritesNothing(t *testing.T) {
+	r := start(t)
+	r.counter.Reset()
+	set, err := r.m.Plan(context.Background(), r.site)
+	if err != nil || r.counter.Writes() != 0 {
+		t.Fatalf("plan: %v, requests %s", err, r.counter.String())
+	}
+	var pvs, finalizers int
+	for _, e := range set {
+		if strings.HasPrefix(e.Subject, "PersistentVolume/") && e.Action == change.Created {
+			pvs++
+		}
+		if strings.Contains(e.Message, "finalizer") {
+			finalizers++
+		}
+	}
+	if pvs != len(r.site.Volumes) || finalizers != len(r.site.Volumes) || r.storage.formatted[""] != 0 || len(r.storage.formatted) != 0 {
+		t.Fatalf("plan: %d PVs, %d finalizers\n%v", pvs, finalizers, set)
+	}
+	if _, ok := r.get(t, "v1", "PersistentVolume", r.site.Volumes[0].Name); ok {
+		t.Fatal("the plan created a PersistentVolume")
+	}
+}
+
+// A Volume whose storage fails is Failed with the reason; the others go on. An
+// invalid spec (a StorageClass the site does not have) is Failed too.
+func TestFailuresAreRecordedPerVolume(t *testing.T) {
+	r := start(t)
+	bad, other := r.site.Volumes[0].Name, r.site.Volumes[1].Name
+	r.storage.fail[bad] = errors.New("node worker-1: /dev/vdb holds an ext4 filesystem that is not this volume's: refusing to format")
+	site := *r.site
+	site.Volumes = slices.Clone(r.site.Volumes)
+	site.Volumes[2].StorageClassName = "nope"
+	_, err := r.m.Reconcile(context.Background(), &site)
+	if err == nil || !strings.Contains(err.Error(), "Volume/"+bad) || !strings.Contains(err.Error(), "Volume/"+site.Volumes[2].Name) {
+		t.Fatalf("error: %v", err)
+	}
+	for name, want := range map[string]string{bad: "refusing to format", site.Volumes[2].Name: `StorageClass \"nope\" is not in the site`} {
+		v := r.volume(t, name)
+		if str(v, "status", "phase") != volumes.PhaseFailed || !strings.Contains(stringify(v.Object["status"]), want) {
+			t.Errorf("Volume/%s status: %v", name, v.Object["status"])
+		}
+		if _, ok := r.get(t, "v1", "PersistentVolume", name); ok {
+			t.Errorf("PersistentVolume/%s created for a failed volume", name)
+		}
+	}
+	if v := r.volume(t, other); str(v, "status", "phase") != volumes.PhaseAvailable {
+		t.Errorf("Volume/%s: %v", other, v.Object["status"])
+	}
+}
+
+// A reconcile killed between mkfs and the PersistentVolume is finished by the next
+// one, without formatting twice.
+func TestKilledBetweenMkfsAndPersistentVolume(t *testing.T) {
+	r := start(t)
+	name := r.site.Volumes[0].Name
+	r.storage.crashAfterMkfs = name
+	if _, err := r.m.Reconcile(context.Background(), r.site); err == nil {
+		t.Fatal("the crash went unnoticed")
+	}
+	if _, ok := r.get(t, "v1", "PersistentVolume", name); ok {
+		t.Fatal("a PersistentVolume before the storage was prepared")
+	}
+	if _, err := r.m.Reconcile(context.Background(), r.site); err != nil {
+		t.Fatal(err)
+	}
+	uid := string(r.volume(t, name).GetUID())
+	if _, ok := r.get(t, "v1", "PersistentVolume", name); !ok || r.storage.formatted[uid] != 1 {
+		t.Fatalf("after the restart: PV %v, formatted %d times", ok, r.storage.formatted[uid])
+	}
+}
+
+// A Volume deleted while its PersistentVolume is bound waits, and nothing is
+// released; once the claim is gone the PersistentVolume is deleted, the storage
+// released and the Volume goes.
+func TestDeleteWaitsForTheClaim(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	name := r.site.Volumes[0].Name
+	pv, _ := r.get(t, "v1", "PersistentVolume", name)
+	_ = unstructured.SetNestedMap(pv.Object, map[string]any{"kind": "PersistentVolumeClaim", "namespace": "metalk8s-monitoring", "name": "data-0"}, "spec", "claimRef")
+	if err := r.c.Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(pv.Object, "Bound", "status", "phase")
+	if err := r.c.Status().Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil {
+		t.Fatal(err)
+	}
+	set, err := r.m.Reconcile(ctx, r.site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(set, func(e change.Entry) bool { return e.Subject == "Volume/"+name })
+	if i < 0 || set[i].Action != change.Skipped || set[i].Disruptive != change.VolumeRemoval || !strings.Contains(set[i].Message, "metalk8s-monitoring/data-0") {
+		t.Fatalf("bound: %v", set)
+	}
+	if _, ok := r.get(t, "v1", "PersistentVolume", name); !ok || len(r.storage.released) != 0 {
+		t.Fatalf("a bound volume was released: PV %v, released %v", ok, r.storage.released)
+	}
+	if v := r.volume(t, name); !strings.Contains(stringify(v.Object["status"]), "deletion waits") {
+		t.Errorf("status: %v", v.Object["status"])
+	}
+
+	// The claim is gone.
+	pv, _ = r.get(t, "v1", "PersistentVolume", name)
+	unstructured.RemoveNestedField(pv.Object, "spec", "claimRef")
+	if err := r.c.Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(pv.Object, "Available", "status", "phase")
+	if err := r.c.Status().Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	set, err = r.m.Reconcile(ctx, r.site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	if !slices.Equal(r.storage.released, []string{name}) {
+		t.Fatalf("released %v", r.storage.released)
+	}
+	// The API server deletes the Volume at once; the PersistentVolume keeps the
+	// kubernetes.io/pv-protection finalizer the API server adds until the
+	// controller-manager (not run here) sees it unbound: it must be deleting, without
+	// ours.
+	if _, there := r.get(t, schema.APIVersionVolume, "Volume", name); there {
+		t.Fatal("the Volume is still there")
+	}
+	if pv, there := r.get(t, "v1", "PersistentVolume", name); there && (pv.GetDeletionTimestamp() == nil || slices.Contains(pv.GetFinalizers(), volumes.Finalizer)) {
+		t.Fatalf("the PersistentVolume is not being deleted: %v", pv.Object["metadata"])
+	}
+}
