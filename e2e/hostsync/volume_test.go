@@ -322,6 +322,14 @@ func TestVolumeBlock(t *testing.T) {
 	if err != nil || len(changed(res)) != 0 {
 		t.Fatalf("second run: %v %v", changed(res), err)
 	}
+	// Block mode on a partition (MetalK8s would set the GUID in the parent's table) is
+	// refused rather than given a table of its own.
+	part := volume.Spec{Name: "on-partition", UID: "5c4b3a29-1807-4f6e-8d5c-4b3a29180706", Node: "node-1", Mode: volume.ModeBlock,
+		DevicePath: "/dev/" + filepath.Base(dev) + "p1"}
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(part))
+	if err == nil || !strings.Contains(entryOf(t, res, "Partition on-partition").Message, "is a partition device") {
+		t.Fatalf("Block mode on a partition: %v %v", err, res)
+	}
 	// The raw device in Filesystem mode is refused: it holds a partition table.
 	fs := raw
 	fs.Mode, fs.FSType = volume.ModeFilesystem, "ext4"

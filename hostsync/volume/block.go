@@ -20,8 +20,16 @@ func (p *Partition) ID() string {
 	return fmt.Sprintf("Partition %s (GPT, GUID %s)", p.Spec.Name, p.Spec.UID)
 }
 
-// Probe implements resource.Resource.
-func (p *Partition) Probe() string { return blkidProbe(p.Spec) }
+// Probe implements resource.Resource: blkid's and partx' view, and whether a raw device
+// is itself a partition or a device-mapper device (an LV), which MetalK8s handles
+// differently (the GUID set in the parent's table; the LV as it is).
+func (p *Partition) Probe() string {
+	probe := blkidProbe(p.Spec)
+	if p.Spec.sparse() {
+		return probe
+	}
+	return probe + fmt.Sprintf("\nb=$(basename \"$(readlink -f %s)\")\n[ -e /sys/class/block/\"$b\"/partition ] && echo kind=partition\n[ -e /sys/class/block/\"$b\"/dm ] && echo kind=dm\ntrue", resource.Q(p.Spec.DevicePath))
+}
 
 // Decide implements resource.Resource.
 func (p *Partition) Decide(facts string, _ *resource.Context) resource.Step {
@@ -32,6 +40,8 @@ func (p *Partition) Decide(facts string, _ *resource.Context) resource.Step {
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)}
 	case pr.absent && !s.sparse():
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
+	case pr.kind != "":
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is a %s device; Block mode on it: %v", s.Name, s.DevicePath, pr.kind, ErrNotSupported)}
 	case pr.ours(s):
 		return resource.Step{Action: change.Unchanged}
 	case pr.absent || pr.empty():

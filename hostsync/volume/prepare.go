@@ -227,6 +227,8 @@ type probed struct {
 	tags             map[string]string
 	// parts maps partition UUIDs (lower-case) to their numbers.
 	parts map[string]string
+	// kind is "partition" or "dm" when a raw device is one (Partition's probe).
+	kind string
 }
 
 func parseProbe(facts string) probed {
@@ -244,6 +246,8 @@ func parseProbe(facts string) probed {
 			if nr, u, ok := strings.Cut(strings.TrimPrefix(l, "part="), " "); ok {
 				p.parts[strings.ToLower(strings.TrimSpace(u))] = nr
 			}
+		case strings.HasPrefix(l, "kind="):
+			p.kind = strings.TrimPrefix(l, "kind=")
 		case strings.HasPrefix(l, "blkid="):
 			if n, err := strconv.Atoi(strings.TrimPrefix(l, "blkid=")); err == nil {
 				p.rc = n

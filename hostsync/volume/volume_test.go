@@ -264,6 +264,9 @@ func TestPartitionDecide(t *testing.T) {
 			t.Errorf("%s: %+v", name, s)
 		}
 	}
+	if s := decide(p, "device=/dev/sdb1\nblkid=2\nkind=partition"); s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, "is a partition device") {
+		t.Errorf("a partition: %+v", s)
+	}
 	info, err := ParseInfo(spec, []byte("device=/dev/sdb1\nsize=1048576\n"))
 	if err != nil || info != (Info{Path: "/dev/disk/by-partuuid/" + uid, SizeBytes: 1 << 20, DeviceName: "sdb1"}) {
 		t.Errorf("info %+v %v", info, err)
