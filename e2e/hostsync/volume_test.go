@@ -350,3 +350,25 @@ func TestVolumeBlock(t *testing.T) {
 		t.Fatalf("after release: %q %v", out, err)
 	}
 }
+
+// An LVM volume whose volume group is not there (or without the LVM tools) fails
+// clearly, naming the node, before anything is created. Creating the LV itself needs
+// device-mapper, which the lab's kernel does not have.
+func TestVolumeLVMWithoutVolumeGroup(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	site := labSite(l, nodeOf(l, "node-1", l.Hosts[0], schema.RoleNode))
+	spec := volume.Spec{Name: "lvm-ext4", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem,
+		LVM: &volume.LVM{VGName: "mk8s-no-such-vg", Size: 64 << 20}, FSType: "ext4"}
+	res, err := volumeConverge(t, ctx, l, site, hostsync.VolumeRender(spec))
+	if err == nil || !strings.Contains(err.Error(), "node-1") {
+		t.Fatalf("apply error %v, want one naming node-1", err)
+	}
+	e := entryOf(t, res, "LogicalVolume mk8s-no-such-vg/lvm-ext4")
+	if e.Action != change.Failed || !strings.Contains(e.Message, "volume group mk8s-no-such-vg does not exist") && !strings.Contains(e.Message, "lvm2") {
+		t.Fatalf("%v", e)
+	}
+	if f := entryOf(t, res, "Filesystem lvm-ext4"); f.Action != change.Skipped {
+		t.Fatalf("the filesystem was attempted: %v", f)
+	}
+}

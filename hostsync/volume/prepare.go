@@ -12,8 +12,9 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/change"
 )
 
-// ErrNotSupported is returned for the kinds of Volume not prepared yet (Block mode,
-// LVM logical volumes): refusing is better than half-preparing them.
+// ErrNotSupported names the kinds of Volume not prepared yet (Block mode on a
+// partition or an LV given as a raw device): refusing is better than half-preparing
+// them.
 var ErrNotSupported = errors.New("not supported yet")
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -62,7 +63,9 @@ func (s Spec) validate() error {
 		return fmt.Errorf("volume %s: mode %q is not %s nor %s", s.Name, s.Mode, ModeFilesystem, ModeBlock)
 	}
 	if s.LVM != nil {
-		return fmt.Errorf("volume %s: LVM logical volumes: %w", s.Name, ErrNotSupported)
+		if err := s.validateLVM(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -75,6 +78,14 @@ func Prepare(s Spec) ([]resource.Resource, error) {
 		return nil, err
 	}
 	var rs []resource.Resource
+	if s.LVM != nil {
+		// The LV itself is a Block volume; a Filesystem one is formatted like a device.
+		rs = append(rs, &LogicalVolume{Spec: s})
+		if s.Mode == ModeBlock {
+			return rs, nil
+		}
+		return append(rs, &Filesystem{Spec: s}), nil
+	}
 	if s.sparse() {
 		// On systemd hosts the unit attaches the file at boot and now; LoopDevice, after
 		// it, attaches only what is still unattached (all of it elsewhere).
@@ -94,6 +105,9 @@ func Prepare(s Spec) ([]resource.Resource, error) {
 func Release(s Spec) ([]resource.Resource, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
+	}
+	if s.LVM != nil {
+		return []resource.Resource{&KeepLogicalVolume{Spec: s}}, nil
 	}
 	if s.sparse() {
 		return []resource.Resource{&DisableUnit{Spec: s}, &DetachLoop{Spec: s}, &RemoveSparseFile{Spec: s}}, nil
@@ -115,8 +129,8 @@ func fail(msg string) string { return "{ echo " + resource.Q(msg) + " >&2; exit 
 // sparse file has no loop device.
 func (s Spec) resolveDevice() string {
 	if !s.sparse() {
-		return "d=" + resource.Q(s.DevicePath) + "\n" +
-			"[ -b \"$d\" ] || " + fail(fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)) + "\n"
+		return "d=" + resource.Q(s.devicePath()) + "\n" +
+			"[ -b \"$d\" ] || " + fail(fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.devicePath())) + "\n"
 	}
 	return "d=$(" + loopsOf(s.SparsePath()) + " | head -n1)\n" +
 		"[ -n \"$d\" ] || " + fail(fmt.Sprintf("volume %s: no loop device is attached to %s", s.Name, s.SparsePath())) + "\n"
@@ -208,7 +222,7 @@ func blkidProbe(s Spec) string {
 		p := resource.Q(s.SparsePath())
 		return fmt.Sprintf("d=$(%s | head -n1)\n[ -n \"$d\" ] || d=%s\nif [ ! -e \"$d\" ]; then echo absent; else echo \"device=$d\"; blkid -p -o export \"$d\"; echo \"blkid=$?\"; %s; fi", loopsOf(s.SparsePath()), p, partsProbe(`"$d"`))
 	}
-	d := resource.Q(s.DevicePath)
+	d := resource.Q(s.devicePath())
 	return fmt.Sprintf("if [ ! -e %[1]s ]; then echo absent; elif [ ! -b %[1]s ]; then echo notblock; else echo device=%[1]s; blkid -p -o export %[1]s; echo \"blkid=$?\"; %[2]s; fi", d, partsProbe(d))
 }
 
@@ -302,7 +316,7 @@ func (s Spec) deviceName(p probed) string {
 	if s.sparse() {
 		return "the loop device of " + s.SparsePath()
 	}
-	return s.DevicePath
+	return s.devicePath()
 }
 
 // Decide implements resource.Resource.
@@ -311,8 +325,8 @@ func (f *Filesystem) Decide(facts string, _ *resource.Context) resource.Step {
 	p := parseProbe(facts)
 	switch {
 	case p.notBlock:
-		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)}
-	case p.absent && !s.sparse():
+		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.devicePath())}
+	case p.absent && s.DevicePath != "":
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
 	case p.ours(s):
 		return resource.Step{Action: change.Unchanged}

@@ -99,11 +99,14 @@ func (w *Wipe) Decide(facts string, _ *resource.Context) resource.Step {
 // InfoScript prints what ParseInfo needs of a prepared volume: its device, the UUID
 // and type blkid finds there, and its size.
 func InfoScript(s Spec) string {
+	if s.LVM != nil && s.Mode == ModeBlock {
+		return lvmInfoScript(s)
+	}
 	if s.Mode == ModeBlock {
 		return blockInfoScript(s)
 	}
 	return "export LC_ALL=C\n" + s.resolveDevice() +
-		"echo \"device=$d\"\n" +
+		"echo \"device=$(readlink -f \"$d\")\"\n" +
 		"echo \"uuid=$(blkid -p -s UUID -o value \"$d\")\"\n" +
 		"echo \"type=$(blkid -p -s TYPE -o value \"$d\")\"\n" +
 		"echo \"size=$(blockdev --getsize64 \"$d\")\"\n"
@@ -112,6 +115,9 @@ func InfoScript(s Spec) string {
 // ParseInfo reads InfoScript's output; it fails unless the device holds the Volume's
 // filesystem, so that a PersistentVolume never points at something else.
 func ParseInfo(s Spec, out []byte) (Info, error) {
+	if s.LVM != nil && s.Mode == ModeBlock {
+		return parseLVMInfo(s, out)
+	}
 	if s.Mode == ModeBlock {
 		return parseBlockInfo(s, out)
 	}

@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -63,15 +62,6 @@ func TestInvalidSpecs(t *testing.T) {
 		}
 		if _, err := Release(s); err == nil {
 			t.Errorf("%s: Release accepted %+v", name, s)
-		}
-	}
-	for name, mod := range map[string]func(*Spec){
-		"lvm": func(s *Spec) { s.SparseSize, s.LVM = 0, &LVM{VGName: "vg", Size: 1 << 30} },
-	} {
-		s := sparseSpec()
-		mod(&s)
-		if _, err := Prepare(s); !errors.Is(err, ErrNotSupported) {
-			t.Errorf("%s: %v, want ErrNotSupported", name, err)
 		}
 	}
 }
@@ -277,5 +267,60 @@ func TestPartitionDecide(t *testing.T) {
 	}
 	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555"); s.Action != change.Failed || s.Script != "" {
 		t.Errorf("release foreign: %+v", s)
+	}
+}
+
+func lvmSpec() Spec {
+	return Spec{Name: "vol3", UID: uid, Node: "n1", Mode: ModeFilesystem, LVM: &LVM{VGName: "vg0", Size: 1 << 30}, FSType: "ext4"}
+}
+
+func TestLVM(t *testing.T) {
+	for name, mod := range map[string]func(*Spec){
+		"bad vg":      func(s *Spec) { s.LVM.VGName = "vg 0" },
+		"dash vg":     func(s *Spec) { s.LVM.VGName = "-vg" },
+		"bad lv name": func(s *Spec) { s.Name = "a/b" },
+		"no size":     func(s *Spec) { s.LVM.Size = 0 },
+	} {
+		s := lvmSpec()
+		mod(&s)
+		if _, err := Prepare(s); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	rs, err := Prepare(lvmSpec())
+	if err != nil || len(rs) != 2 || rs[0].ID() != "LogicalVolume vg0/vol3" || rs[1].ID() != "Filesystem vol3 (ext4, UUID "+uid+")" {
+		t.Fatalf("%v %v", rs, err)
+	}
+	lv, fs := rs[0], rs[1]
+	for facts, msg := range map[string]string{"nolvm": "lvm2", "novg": "volume group vg0 does not exist", "lv=1048576": "never resized"} {
+		if s := decide(lv, facts); s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, msg) {
+			t.Errorf("%s: %+v", facts, s)
+		}
+	}
+	if s := decide(lv, "lv="); s.Action != change.Created || s.Script != "lvcreate -n vol3 -L 1073741824b vg0 </dev/null" {
+		t.Errorf("create: %+v", s)
+	}
+	if s := decide(lv, "lv=1077936128"); s.Action != change.Unchanged {
+		t.Errorf("rounded up: %+v", s)
+	}
+	// The LV does not exist yet when the plan is made: formatted once created.
+	if s := decide(fs, "absent"); s.Action != change.Created || !strings.Contains(s.Script, "d=/dev/vg0/vol3\n") {
+		t.Errorf("fs: %+v", s)
+	}
+	b := lvmSpec()
+	b.Mode, b.FSType = ModeBlock, ""
+	if rs, err := Prepare(b); err != nil || len(rs) != 1 {
+		t.Errorf("block: %v %v", rs, err)
+	}
+	info, err := ParseInfo(b, []byte("device=/dev/dm-3\nuuids="+strings.Repeat("a", 32)+strings.Repeat("b", 32)+"\nsize=1073741824\n"))
+	if err != nil || info.Path != "/dev/disk/by-id/dm-uuid-LVM-"+strings.Repeat("a", 32)+strings.Repeat("b", 32) || info.DeviceName != "dm-3" {
+		t.Errorf("info %+v %v", info, err)
+	}
+	rs, err = Release(lvmSpec())
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("%v %v", rs, err)
+	}
+	if s := decide(rs[0], ""); s.Action != change.Skipped || s.Script != "" {
+		t.Errorf("release: %+v", s)
 	}
 }
