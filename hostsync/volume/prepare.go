@@ -71,8 +71,9 @@ func (s Spec) validate() error {
 }
 
 // Prepare returns the host resources that prepare a Volume's storage on its node, in
-// order: for a sparse volume its file, its boot unit (systemd hosts) and loop device,
-// then the filesystem.
+// order: a sparse volume's file, boot unit (systemd hosts) and loop device, or an LVM
+// volume's LV; then the filesystem (Filesystem mode) or the partition (Block mode; an
+// LV is used as it is).
 func Prepare(s Spec) ([]resource.Resource, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -100,8 +101,8 @@ func Prepare(s Spec) ([]resource.Resource, error) {
 }
 
 // Release returns the host resources that release a Volume's storage: a sparse volume's
-// boot unit disabled (systemd hosts), loop device detached and file removed; a raw device wiped only when it holds the
-// Volume's own filesystem.
+// boot unit disabled (systemd hosts), loop device detached and file removed; a raw
+// device wiped only when it holds the Volume's own filesystem or partition; an LV kept.
 func Release(s Spec) ([]resource.Resource, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
