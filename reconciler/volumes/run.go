@@ -99,7 +99,7 @@ func (m *Manager) deploy(ctx context.Context, site *schema.Site, v *schema.Volum
 	fail := func(err error) (change.Set, error) {
 		err = fmt.Errorf("%s: %w", subject, err)
 		out = append(out, change.Entry{Subject: subject, Action: change.Failed, Message: err.Error()})
-		if _, serr := m.setStatus(ctx, vol, state{phase: PhaseFailed, reason: "PreparationFailed", message: err.Error()}, apply); serr != nil {
+		if _, serr := m.setStatus(ctx, vol, state{phase: PhaseFailed, ready: readiness(PhaseFailed), reason: "PreparationFailed", message: err.Error()}, apply); serr != nil {
 			err = errors.Join(err, serr)
 		}
 		return out, err
@@ -113,8 +113,10 @@ func (m *Manager) deploy(ctx context.Context, site *schema.Site, v *schema.Volum
 		return fail(err)
 	}
 	st := liveState(vol)
-	if st.phase != PhaseAvailable || !pvExists {
-		if _, err := m.setStatus(ctx, vol, state{phase: PhasePending, reason: "Preparing", message: "preparing the storage on " + v.NodeName}, apply); err != nil {
+	// Pending marks a Volume seen for the first time; a Failed one stays Failed until it
+	// succeeds, so that a repeated failure writes nothing.
+	if st.phase == "" {
+		if _, err := m.setStatus(ctx, vol, state{phase: PhasePending, ready: readiness(PhasePending), reason: "Pending", message: "preparing the storage on " + v.NodeName}, apply); err != nil {
 			return fail(err)
 		}
 	}
@@ -142,7 +144,7 @@ func (m *Manager) deploy(ctx context.Context, site *schema.Site, v *schema.Volum
 	if !apply {
 		device = st.deviceName
 	}
-	changed, err := m.setStatus(ctx, vol, state{phase: PhaseAvailable, deviceName: device, ready: true, reason: "Available",
+	changed, err := m.setStatus(ctx, vol, state{phase: PhaseAvailable, deviceName: device, ready: readiness(PhaseAvailable), reason: "Available",
 		message: "storage prepared and PersistentVolume created"}, apply)
 	if err != nil {
 		return fail(err)
@@ -188,7 +190,7 @@ func (m *Manager) finalize(ctx context.Context, site *schema.Site, vol *unstruct
 		}
 	}
 	var out change.Set
-	if _, err := m.setStatus(ctx, vol, state{phase: PhaseTerminating, deviceName: liveState(vol).deviceName, reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
+	if _, err := m.setStatus(ctx, vol, state{phase: PhaseTerminating, deviceName: liveState(vol).deviceName, ready: readiness(PhaseTerminating), reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
 		return out, err
 	}
 	if pvExists {

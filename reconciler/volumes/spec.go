@@ -10,9 +10,11 @@ import (
 	"github.com/metalk8s/mk8s/schema"
 )
 
-// defaultFSType is the StorageClass fsType when its parameters do not say (MetalK8s'
-// metalk8s StorageClass uses xfs).
-const defaultFSType = "xfs"
+// platformStorageClass is the StorageClass MetalK8s installs, which a site may use
+// without declaring it (schema: platformStorageClasses): the one of the service volumes.
+var platformStorageClass = schema.StorageClass{Name: "metalk8s", Provisioner: "kubernetes.io/no-provisioner",
+	ReclaimPolicy: "Retain", VolumeBindingMode: "WaitForFirstConsumer", MountOptions: []string{"rw"},
+	Parameters: map[string]string{"fsType": "ext4", "mkfsOptions": `["-m", "0"]`}}
 
 // specFor is what the host half needs of a Volume: its document, its StorageClass and
 // the UID the API server gave its object.
@@ -52,13 +54,17 @@ func specFor(site *schema.Site, v *schema.Volume, uid string) (volume.Spec, *sch
 			sc = &site.StorageClasses[i]
 		}
 	}
+	if sc == nil && v.StorageClassName == platformStorageClass.Name {
+		sc = &platformStorageClass
+	}
 	if sc == nil {
 		return s, nil, fmt.Errorf("spec.storageClassName: StorageClass %q is not in the site", v.StorageClassName)
 	}
 	if s.Mode == volume.ModeFilesystem {
 		s.FSType = sc.Parameters["fsType"]
 		if s.FSType == "" {
-			s.FSType = defaultFSType
+			// As the storage operator: no filesystem type, no PersistentVolume.
+			return s, sc, fmt.Errorf("StorageClass %s: parameters.fsType is not set (xfs or ext4)", sc.Name)
 		}
 		if opts := sc.Parameters["mkfsOptions"]; opts != "" {
 			if err := json.Unmarshal([]byte(opts), &s.MkfsOptions); err != nil {

@@ -16,11 +16,24 @@ const (
 	PhaseTerminating = "Terminating"
 )
 
-// state is what the status says: the phase, the device, the Ready condition.
+// state is what the status says: the phase, the device, the Ready condition
+// ("True", "False" for Failed, "Unknown" while Pending or Terminating, as MetalK8s'
+// operator encodes them: its UI reads Ready=False as Failed).
 type state struct {
 	phase, deviceName string
-	ready             bool
+	ready             string
 	reason, message   string
+}
+
+// readiness is the Ready status of a phase.
+func readiness(phase string) string {
+	switch phase {
+	case PhaseAvailable:
+		return "True"
+	case PhaseFailed:
+		return "False"
+	}
+	return "Unknown"
 }
 
 func liveState(u *unstructured.Unstructured) state {
@@ -31,7 +44,7 @@ func liveState(u *unstructured.Unstructured) state {
 	for _, c := range conds {
 		m, _ := c.(map[string]any)
 		if m["type"] == "Ready" {
-			s.ready = m["status"] == "True"
+			s.ready, _ = m["status"].(string)
 			s.reason, _ = m["reason"].(string)
 			s.message, _ = m["message"].(string)
 		}
@@ -52,13 +65,9 @@ func (m *Manager) setStatus(ctx context.Context, vol *unstructured.Unstructured,
 	if s.deviceName != "" {
 		status["deviceName"] = s.deviceName
 	}
-	ready := "False"
-	if s.ready {
-		ready = "True"
-	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	status["conditions"] = []any{map[string]any{
-		"type": "Ready", "status": ready, "reason": s.reason, "message": s.message,
+		"type": "Ready", "status": s.ready, "reason": s.reason, "message": s.message,
 		"lastTransitionTime": now, "lastUpdateTime": now,
 	}}
 	vol.Object["status"] = status

@@ -249,6 +249,25 @@ func TestFailuresAreRecordedPerVolume(t *testing.T) {
 	if v := r.volume(t, other); str(v, "status", "phase") != volumes.PhaseAvailable {
 		t.Errorf("Volume/%s: %v", other, v.Object["status"])
 	}
+	// The same failures again: nothing to write (a Failed Volume is not flipped to
+	// Pending and back on every run).
+	r.counter.Reset()
+	if _, err := r.m.Reconcile(context.Background(), &site); err == nil || r.counter.Writes() != 0 {
+		t.Fatalf("repeated failure: %v, requests %s", err, r.counter.String())
+	}
+	// A Filesystem volume of a StorageClass without fsType is Failed, as the storage
+	// operator refuses it; the platform's metalk8s class needs no document.
+	site.Volumes[2].StorageClassName = "metalk8s"
+	site.StorageClasses = []schema.StorageClass{{Name: "bare", Provisioner: "kubernetes.io/no-provisioner"}}
+	site.Volumes[3].StorageClassName = "bare"
+	delete(r.storage.fail, bad)
+	_, err = r.m.Reconcile(context.Background(), &site)
+	if err == nil || !strings.Contains(err.Error(), "parameters.fsType is not set") {
+		t.Fatalf("no fsType: %v", err)
+	}
+	if v := r.volume(t, site.Volumes[2].Name); str(v, "status", "phase") != volumes.PhaseAvailable {
+		t.Errorf("Volume/%s on the platform class: %v", site.Volumes[2].Name, v.Object["status"])
+	}
 }
 
 // A reconcile killed between mkfs and the PersistentVolume is finished by the next
