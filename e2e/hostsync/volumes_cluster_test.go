@@ -65,7 +65,9 @@ func TestVolumeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan, err := m.Plan(ctx, site)
-	if err != nil || !slices.ContainsFunc(plan, func(e change.Entry) bool { return e.Host == "node-1" && strings.HasPrefix(e.Subject, "Filesystem ") && e.Action == change.Created }) {
+	if err != nil || !slices.ContainsFunc(plan, func(e change.Entry) bool {
+		return e.Host == "node-1" && strings.HasPrefix(e.Subject, "Filesystem ") && e.Action == change.Created
+	}) {
 		t.Fatalf("plan: %v\n%v", err, plan)
 	}
 	set, err := m.Reconcile(ctx, site)
