@@ -82,12 +82,7 @@ func blockInfoScript(s Spec) string {
 }
 
 func parseBlockInfo(s Spec, out []byte) (Info, error) {
-	kv := map[string]string{}
-	for _, l := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
-			kv[k] = v
-		}
-	}
+	kv := infoFields(out)
 	dev := kv["device"]
 	if dev == "" {
 		return Info{}, fmt.Errorf("volume %s: the kernel has no partition with GUID %s", s.Name, s.UID)

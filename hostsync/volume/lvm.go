@@ -104,12 +104,7 @@ func lvmInfoScript(s Spec) string {
 }
 
 func parseLVMInfo(s Spec, out []byte) (Info, error) {
-	kv := map[string]string{}
-	for _, l := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
-			kv[k] = v
-		}
-	}
+	kv := infoFields(out)
 	dev, uuids := kv["device"], kv["uuids"]
 	// Two LVM UUIDs of 32 characters without their dashes.
 	if dev == "" || len(uuids) != 64 {

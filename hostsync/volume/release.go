@@ -121,12 +121,7 @@ func ParseInfo(s Spec, out []byte) (Info, error) {
 	if s.Mode == ModeBlock {
 		return parseBlockInfo(s, out)
 	}
-	kv := map[string]string{}
-	for _, l := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
-			kv[k] = v
-		}
-	}
+	kv := infoFields(out)
 	dev := kv["device"]
 	if dev == "" {
 		return Info{}, fmt.Errorf("volume %s: no device in the info output", s.Name)
@@ -143,4 +138,15 @@ func ParseInfo(s Spec, out []byte) (Info, error) {
 		return Info{}, fmt.Errorf("volume %s: size of %s: %q is not a size", s.Name, dev, kv["size"])
 	}
 	return Info{Path: "/dev/disk/by-uuid/" + s.UID, SizeBytes: size, DeviceName: path.Base(dev)}, nil
+}
+
+// infoFields reads the key=value lines an info script prints.
+func infoFields(out []byte) map[string]string {
+	kv := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
 }
