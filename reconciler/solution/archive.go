@@ -1,6 +1,8 @@
 package solution
 
 import (
+	"context"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -46,3 +48,7 @@ type Image struct {
 // ID is "<name>-<version>": the registry repository the archive's images are served
 // under, and the mountpoint /srv/scality/<ID> (MetalK8s' naming).
 func (a *Archive) ID() string { return a.Name + "-" + a.Version }
+
+// OpenFunc opens and validates the archive at path (Open is the implementation; tests
+// and the daemon may wrap it, e.g. with a cache keyed by the file's size and mtime).
+type OpenFunc func(ctx context.Context, path string) (*Archive, error)
