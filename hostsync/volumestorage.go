@@ -4,92 +4,274 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
+	"github.com/metalk8s/mk8s/hostsync/resource"
+	"github.com/metalk8s/mk8s/hostsync/transport"
 	"github.com/metalk8s/mk8s/hostsync/volume"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/schema"
 )
 
 // VolumeStorage prepares and releases Volumes on their nodes over the hostsync
-// transport (reconciler/volumes.Storage): the node of one Volume is planned with only
-// that Volume's resources (VolumeRender), and, to apply, applied by the same code as
-// every host state, then read for what the PersistentVolume needs.
+// transport (reconciler/volumes.Storage). One call handles every Volume it is given:
+// one connection and one plan per node, whatever the number of Volumes on it, so that
+// a reconcile of a site with hundreds of Volumes costs a round trip per node, not per
+// Volume. A Volume whose step cannot be taken (a device holding something that is not
+// the Volume's) fails alone: the node's other Volumes are planned again without it and
+// applied.
 type VolumeStorage struct {
-	// Options reach the nodes (Dial, TrustOnFirstUse, HostTimeout, Pool); Render and
-	// Nodes are set per call.
+	// Options reach the nodes (Dial, TrustOnFirstUse, HostConcurrency, HostTimeout,
+	// Pool); Render and Nodes are set per call.
 	Options PlanOptions
 }
 
-// Prepare probes the node of s and decides the steps that prepare s; with apply it
-// runs them and reads the volume's Info. A step that cannot be taken (a device holding
-// something that is not the Volume's) fails the call before anything runs.
-func (v *VolumeStorage) Prepare(ctx context.Context, site *schema.Site, s volume.Spec, apply bool) (change.Set, volume.Info, error) {
-	set, p, err := v.run(ctx, site, s, VolumeRender(s), apply)
-	if p != nil {
-		defer p.Close()
+// Prepare probes the nodes of specs and decides the steps that prepare each of them;
+// with apply it runs them and reads each prepared Volume's Info. The outcomes are in
+// the order of specs.
+func (v *VolumeStorage) Prepare(ctx context.Context, site *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome {
+	return v.run(ctx, site, specs, volume.Prepare, apply, true)
+}
+
+// Release is Prepare for releasing specs (volume.Release); there is no Info to read.
+func (v *VolumeStorage) Release(ctx context.Context, site *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome {
+	return v.run(ctx, site, specs, volume.Release, apply, false)
+}
+
+// volumeBatch is one call's Volumes: each spec's resources, and which resource IDs
+// belong to which spec, so that a node's steps can be told apart by Volume.
+type volumeBatch struct {
+	specs []volume.Spec
+	res   [][]resource.Resource
+	owner map[string]int // resource ID → index in specs
+	out   []volume.Outcome
+}
+
+func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, specs []volume.Spec,
+	resources func(volume.Spec) ([]resource.Resource, error), apply, info bool) []volume.Outcome {
+	b := &volumeBatch{specs: specs, res: make([][]resource.Resource, len(specs)), owner: map[string]int{}, out: make([]volume.Outcome, len(specs))}
+	var todo []int
+	for i, s := range specs {
+		if _, ok := site.Node(s.Node); !ok {
+			b.fail(i, fmt.Errorf("node %s is not in the site", s.Node))
+			continue
+		}
+		rs, err := resources(s)
+		if err != nil {
+			b.fail(i, fmt.Errorf("node %s: %w", s.Node, err))
+			continue
+		}
+		b.res[i] = rs
+		for _, r := range rs {
+			b.owner[r.ID()] = i
+		}
+		todo = append(todo, i)
 	}
-	if err != nil || !apply {
-		return set, volume.Info{}, err
+	if len(todo) == 0 {
+		return b.out
 	}
-	n, ok := site.Node(s.Node)
-	if !ok {
-		return set, volume.Info{}, fmt.Errorf("volume %s: node %s is not in the site", s.Name, s.Node)
+	po := v.Options
+	if po.Pool == nil {
+		pool := NewPool(transport.DialOptions{Dial: po.Dial, TrustOnFirstUse: po.TrustOnFirstUse})
+		defer pool.Close()
+		po.Pool = pool
 	}
-	conn, err := p.pool.Get(ctx, n)
+	p, failed := b.plan(ctx, site, po, todo)
+	if apply && len(failed) > 0 {
+		// A node with a failed step is not applied at all (Apply refuses a host whose
+		// plan cannot converge): plan its other Volumes again, without the failed ones.
+		todo = slices.DeleteFunc(todo, func(i int) bool { return slices.Contains(failed, i) })
+		if len(todo) > 0 {
+			p, _ = b.plan(ctx, site, po, todo)
+		}
+	}
+	if !apply || p == nil || len(todo) == 0 {
+		return b.out
+	}
+	if p.Changed() {
+		applied, _ := Apply(ctx, p, ApplyOptions{HostConcurrency: po.HostConcurrency, HostTimeout: po.HostTimeout})
+		b.record(todo, applied)
+	}
+	if info {
+		b.readInfo(ctx, site, po, todo)
+	}
+	return b.out
+}
+
+// plan plans the Volumes todo and records their steps; it returns the plan and the
+// Volumes that failed.
+func (b *volumeBatch) plan(ctx context.Context, site *schema.Site, po PlanOptions, todo []int) (*HostsPlan, []int) {
+	po.Nodes, po.Render = nil, func(_ *schema.Site, node string) ([]resource.Resource, error) {
+		var out []resource.Resource
+		for _, i := range todo {
+			if b.specs[i].Node == node {
+				out = append(out, b.res[i]...)
+			}
+		}
+		return out, nil
+	}
+	for _, i := range todo {
+		if !slices.Contains(po.Nodes, b.specs[i].Node) {
+			po.Nodes = append(po.Nodes, b.specs[i].Node)
+		}
+	}
+	p, err := Plan(ctx, site, po)
 	if err != nil {
-		return set, volume.Info{}, fmt.Errorf("volume %s: node %s: %w", s.Name, s.Node, err)
+		for _, i := range todo {
+			b.fail(i, err)
+		}
+		return nil, todo
 	}
-	res, err := conn.Run(ctx, []byte(volume.InfoScript(s)))
+	b.record(todo, p.Entries())
+	var failed []int
+	for _, i := range todo {
+		if err := failedIn(b.out[i].Steps); err != nil {
+			b.out[i].Err = err
+			failed = append(failed, i)
+		}
+	}
+	return p, failed
+}
+
+// record replaces the steps of the Volumes todo by those of set: a resource's entry
+// goes to its Volume; a host-wide entry (a host that could not be reached) goes to
+// every Volume of that host.
+func (b *volumeBatch) record(todo []int, set change.Set) {
+	for _, i := range todo {
+		b.out[i].Steps = nil
+	}
+	for _, e := range set {
+		if i, ok := b.owner[e.Subject]; ok {
+			b.out[i].Steps = append(b.out[i].Steps, e)
+			continue
+		}
+		for _, i := range todo {
+			if b.specs[i].Node == e.Host {
+				b.out[i].Steps = append(b.out[i].Steps, e)
+			}
+		}
+	}
+	for _, i := range todo {
+		if err := failedIn(b.out[i].Steps); err != nil {
+			b.out[i].Err = err
+		}
+	}
+}
+
+func (b *volumeBatch) fail(i int, err error) {
+	b.out[i].Err = fmt.Errorf("volume %s: %w", b.specs[i].Name, err)
+}
+
+// readInfo reads, in one script per node, what the PersistentVolume of each prepared
+// Volume needs; a Volume whose device does not hold what it should fails.
+func (b *volumeBatch) readInfo(ctx context.Context, site *schema.Site, po PlanOptions, todo []int) {
+	byNode := map[string][]int{}
+	for _, i := range todo {
+		if b.out[i].Err == nil {
+			byNode[b.specs[i].Node] = append(byNode[b.specs[i].Node], i)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, concurrency(po.HostConcurrency))
+	for node, idx := range byNode {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b.readNodeInfo(ctx, site, po, node, idx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *volumeBatch) readNodeInfo(ctx context.Context, site *schema.Site, po PlanOptions, node string, idx []int) {
+	fail := func(err error) {
+		for _, i := range idx {
+			b.out[i].Err = fmt.Errorf("volume %s: node %s: reading the prepared device: %w", b.specs[i].Name, node, err)
+		}
+	}
+	n, _ := site.Node(node)
+	hctx, cancel := hostContext(ctx, po.HostTimeout)
+	defer cancel()
+	conn, err := po.Pool.Get(hctx, n)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// Each Volume's script runs in its own subshell (they exit on a failure), after a
+	// marker line; its exit code and its stderr follow, marked too.
+	var script strings.Builder
+	script.WriteString("t=$(mktemp -d) || exit 1\ntrap 'rm -rf \"$t\"' EXIT\n")
+	for k, i := range idx {
+		fmt.Fprintf(&script, "echo '%s%d'\n(\n%s\n) 2>\"$t/e\"\necho \"%s$?\"\nsed 's/^/%s/' \"$t/e\"\n",
+			infoMarker, k, volume.InfoScript(b.specs[i]), infoRC, infoStderr)
+	}
+	res, err := conn.Run(hctx, []byte(script.String()))
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if err != nil {
-		return set, volume.Info{}, fmt.Errorf("volume %s: node %s: reading the prepared device: %w", s.Name, s.Node, err)
+		po.Pool.Forget(n)
+		fail(err)
+		return
 	}
-	info, err := volume.ParseInfo(s, res.Stdout)
-	if err != nil {
-		return set, volume.Info{}, fmt.Errorf("volume %s: node %s: %w", s.Name, s.Node, err)
+	outs := splitInfo(res.Stdout, len(idx))
+	for k, i := range idx {
+		s, o := b.specs[i], outs[k]
+		if o.rc != "0" {
+			b.out[i].Err = fmt.Errorf("volume %s: node %s: reading the prepared device: exit %s: %s", s.Name, node, o.rc,
+				strings.TrimSpace(o.stderr))
+			continue
+		}
+		info, err := volume.ParseInfo(s, o.out)
+		if err != nil {
+			b.out[i].Err = fmt.Errorf("volume %s: node %s: %w", s.Name, node, err)
+			continue
+		}
+		b.out[i].Info = info
 	}
-	return set, info, nil
 }
 
-// Release is Prepare for releasing s (volume.Release).
-func (v *VolumeStorage) Release(ctx context.Context, site *schema.Site, s volume.Spec, apply bool) (change.Set, error) {
-	set, p, err := v.run(ctx, site, s, VolumeReleaseRender(s), apply)
-	if p != nil {
-		p.Close()
-	}
-	return set, err
+// Markers of a node's info script: a Volume's output starts after infoMarker and
+// ends with its exit code (infoRC) and its stderr lines (infoStderr).
+const (
+	infoMarker = "@@mk8s-volume-info "
+	infoRC     = "@@rc="
+	infoStderr = "@@stderr:"
+)
+
+type infoOutput struct {
+	out    []byte
+	rc     string
+	stderr string
 }
 
-// run plans the node of s with render, and applies that plan when apply is set and no
-// step failed. The plan is returned open (its connections) for the caller to close.
-func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, s volume.Spec, render RenderFunc, apply bool) (change.Set, *HostsPlan, error) {
-	po := v.Options
-	po.Nodes, po.Render = []string{s.Node}, render
-	p, err := Plan(ctx, site, po)
-	if err != nil {
-		return nil, nil, fmt.Errorf("volume %s: %w", s.Name, err)
+// splitInfo cuts the output of a node's info script into n Volumes' outputs.
+func splitInfo(stdout []byte, n int) []infoOutput {
+	outs := make([]infoOutput, n)
+	k := -1
+	for _, l := range strings.SplitAfter(string(stdout), "\n") {
+		t := strings.TrimRight(l, "\n")
+		if rest, ok := strings.CutPrefix(t, infoMarker); ok {
+			if _, err := fmt.Sscanf(rest, "%d", &k); err != nil {
+				k = -1
+			}
+			continue
+		}
+		switch {
+		case k < 0 || k >= n:
+		case strings.HasPrefix(t, infoRC):
+			outs[k].rc = strings.TrimPrefix(t, infoRC)
+		case strings.HasPrefix(t, infoStderr):
+			outs[k].stderr += strings.TrimPrefix(t, infoStderr) + "\n"
+		default:
+			outs[k].out = append(outs[k].out, l...)
+		}
 	}
-	set := p.Entries()
-	if len(p.Hosts) == 0 {
-		return set, p, fmt.Errorf("volume %s: node %s is not in the site", s.Name, s.Node)
-	}
-	if err := failedIn(set); err != nil {
-		return set, p, fmt.Errorf("volume %s: %w", s.Name, err)
-	}
-	if !apply || !set.Changed() {
-		return set, p, nil
-	}
-	applied, err := Apply(ctx, p, ApplyOptions{HostTimeout: po.HostTimeout})
-	if err == nil {
-		err = failedIn(applied)
-	}
-	if err != nil {
-		return applied, p, fmt.Errorf("volume %s: %w", s.Name, err)
-	}
-	return applied, p, nil
+	return outs
 }
 
 // failedIn is the first failed entry as an error, naming the node and the resource.

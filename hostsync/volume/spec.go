@@ -1,5 +1,7 @@
 package volume
 
+import "github.com/metalk8s/mk8s/reconciler/change"
+
 // Filesystem and Block are the Volume modes (spec.mode).
 const (
 	ModeFilesystem = "Filesystem"
@@ -37,6 +39,15 @@ type LVM struct {
 	VGName string
 	// Size in bytes.
 	Size int64
+}
+
+// Outcome is what happened to one Volume's storage in a run of the host half: its
+// steps (planned, or applied), what the PersistentVolume needs once it is prepared
+// (zero in a plan), and why it failed.
+type Outcome struct {
+	Steps change.Set
+	Info  Info
+	Err   error
 }
 
 // Info is what the PersistentVolume needs once the volume is prepared.

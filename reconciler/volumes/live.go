@@ -7,25 +7,26 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalk8s/mk8s/hostsync/volume"
 	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/schema"
 )
 
-func (m *Manager) getPV(ctx context.Context, name string) (*unstructured.Unstructured, bool, error) {
-	pv := &unstructured.Unstructured{}
-	pv.SetAPIVersion("v1")
-	pv.SetKind("PersistentVolume")
-	err := m.client.Get(ctx, client.ObjectKey{Name: name}, pv)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, false, nil
-	case err != nil:
-		return nil, false, fmt.Errorf("reading PersistentVolume/%s: %w", name, err)
+// listPVs reads every PersistentVolume, by name, in one request: a Volume's is named
+// like it, whoever created it (one that is not ours is refused, never adopted).
+func (m *Manager) listPVs(ctx context.Context) (map[string]*unstructured.Unstructured, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("v1")
+	list.SetKind("PersistentVolumeList")
+	if err := m.client.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing PersistentVolumes: %w", err)
 	}
-	return pv, true, nil
+	out := make(map[string]*unstructured.Unstructured, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].GetName()] = &list.Items[i]
+	}
+	return out, nil
 }
 
 // deletePV removes our finalizer, then deletes the PersistentVolume.

@@ -17,11 +17,14 @@ import (
 // as MetalK8s' storage operator does.
 const Finalizer = "storage.metalk8s.scality.com/volume-protection"
 
-// Storage prepares and releases a Volume's storage on its node (hostsync.VolumeStorage
-// over SSH). With apply false it only says what it would do; Info is then zero.
+// Storage prepares and releases the storage of Volumes on their nodes
+// (hostsync.VolumeStorage over SSH): every Volume of a run in one call, so that the
+// host half can plan a node once for all its Volumes. With apply false it only says
+// what it would do; Info is then zero. The outcomes are in the order of specs; one
+// Volume's failure is its outcome's Err, not the others'.
 type Storage interface {
-	Prepare(ctx context.Context, site *schema.Site, s volume.Spec, apply bool) (change.Set, volume.Info, error)
-	Release(ctx context.Context, site *schema.Site, s volume.Spec, apply bool) (change.Set, error)
+	Prepare(ctx context.Context, site *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome
+	Release(ctx context.Context, site *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome
 }
 
 // Options of New.

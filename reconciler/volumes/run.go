@@ -11,47 +11,361 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/metalk8s/mk8s/hostsync/volume"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/schema"
 )
 
 // run is Reconcile (apply) and Plan (not apply): one path, so that a plan is exactly
-// what a reconcile does.
+// what a reconcile does. It reads the Volumes and PersistentVolumes once, takes the
+// API steps that come before the storage (finalizer, status, a PersistentVolume to
+// delete), has the storage of every Volume prepared or released in one call of the
+// host half, then takes the API steps that come after (PersistentVolume, status,
+// finalizer removed).
 func (m *Manager) run(ctx context.Context, site *schema.Site, apply bool) (change.Set, error) {
 	live, err := m.listVolumes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out change.Set
-	var errs []error
+	pvs, err := m.listPVs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var deploys, releases []*volumeRun
 	seen := map[string]bool{}
 	for _, vol := range live {
 		seen[vol.GetName()] = true
-		var set change.Set
-		var err error
-		if vol.GetDeletionTimestamp() != nil {
-			set, err = m.finalize(ctx, site, vol, apply)
-		} else if v := siteVolume(site, vol.GetName()); v != nil {
-			set, err = m.deploy(ctx, site, v, vol, apply)
-		}
-		// A Volume of ours the site no longer has and not yet deleted: prune decides
-		// (it keeps a bound one), and the next run finalizes it.
-		out = append(out, set...)
-		if err != nil {
-			errs = append(errs, err)
+		r := &volumeRun{name: vol.GetName(), vol: vol, pv: pvs[vol.GetName()]}
+		switch v := siteVolume(site, r.name); {
+		case vol.GetDeletionTimestamp() != nil:
+			m.beginRelease(ctx, site, r, apply)
+			releases = append(releases, r)
+		case v != nil:
+			r.site = v
+			m.beginDeploy(ctx, site, r, apply)
+			deploys = append(deploys, r)
+		default:
+			// The site no longer has it: the objects half's prune deletes it, before
+			// this phase, unless its PersistentVolume is bound.
+			m.removed(ctx, site, r, apply)
+			if !r.done {
+				releases = append(releases, r)
+			}
 		}
 	}
-	// Volumes the objects half will create: their UID, hence their storage, comes once
-	// the API server has them (the plan of a first install).
+	// Volumes the objects half is to create: their UID, which names their storage,
+	// comes from the API server. A plan shows their steps with a placeholder for it.
 	for i := range site.Volumes {
 		v := &site.Volumes[i]
-		if !seen[v.Name] {
-			out = append(out, change.Entry{Subject: "VolumeStorage/" + v.Name, Host: v.NodeName, Action: change.Created,
-				Message: "prepared on " + v.NodeName + " once the API server has created Volume/" + v.Name + " (its UID names the storage)"})
+		if seen[v.Name] {
+			continue
+		}
+		r := &volumeRun{name: v.Name, site: v, planned: true, pv: pvs[v.Name]}
+		if apply {
+			r.skip("Volume/" + v.Name + " is not in the cluster (its object was not applied): its storage waits for it")
+		} else {
+			m.beginDeploy(ctx, site, r, false)
+		}
+		deploys = append(deploys, r)
+	}
+
+	m.storageStep(ctx, site, deploys, apply, m.storage.Prepare)
+	m.storageStep(ctx, site, releases, apply, m.storage.Release)
+
+	var out change.Set
+	var errs []error
+	for _, r := range deploys {
+		m.finishDeploy(ctx, r, apply)
+	}
+	for _, r := range releases {
+		m.finishRelease(ctx, r, apply)
+	}
+	for _, r := range append(deploys, releases...) {
+		out = append(out, r.out...)
+		if r.err != nil {
+			errs = append(errs, r.err)
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// volumeRun is one Volume's way through a run.
+type volumeRun struct {
+	name string
+	// vol is the live Volume; nil for one the objects half has yet to create.
+	vol *unstructured.Unstructured
+	// site is the site's Volume; nil for one being released.
+	site *schema.Volume
+	// planned: not in the cluster yet, its UID is a placeholder.
+	planned bool
+	pv      *unstructured.Unstructured
+	spec    volume.Spec
+	sc      *schema.StorageClass
+	storage volume.Outcome
+	out     change.Set
+	err     error
+	// done: nothing more to do in this run (failed, waiting, or nothing to release).
+	done bool
+}
+
+func (r *volumeRun) subject() string { return "Volume/" + r.name }
+
+func (r *volumeRun) add(e change.Entry) { r.out = append(r.out, e) }
+
+func (r *volumeRun) skip(msg string) {
+	r.add(change.Entry{Subject: r.subject(), Action: change.Skipped, Message: msg})
+	r.done = true
+}
+
+// placeholderUID stands for the UID of a Volume not created yet, in a plan; entries
+// name it "<uid of Volume/NAME>".
+const placeholderUID = "00000000-0000-4000-8000-000000000000"
+
+// beginDeploy takes the steps before the storage of a present Volume: the finalizer
+// first (nothing is prepared that a deletion could leave behind), its spec, Pending.
+func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	uid := placeholderUID
+	if !r.planned {
+		uid = string(r.vol.GetUID())
+	}
+	if r.planned || !slices.Contains(r.vol.GetFinalizers(), Finalizer) {
+		r.add(change.Entry{Subject: r.subject(), Action: change.Configured, Message: "finalizer " + Finalizer + " added"})
+		if apply {
+			r.vol.SetFinalizers(append(r.vol.GetFinalizers(), Finalizer))
+			if err := m.client.Update(ctx, r.vol); err != nil {
+				m.failDeploy(ctx, r, fmt.Errorf("adding the finalizer: %w", err), apply)
+				return
+			}
+		}
+	}
+	var err error
+	if r.spec, r.sc, err = specFor(site, r.site, uid); err != nil {
+		m.failDeploy(ctx, r, err, apply)
+		return
+	}
+	if r.pv != nil && !isOurs(r.pv, m.site) {
+		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s exists and was not created by mk8s: it is left alone", r.name), apply)
+		return
+	}
+	// Pending marks a Volume seen for the first time; a Failed one stays Failed until
+	// it succeeds, so that a repeated failure writes nothing.
+	if !r.planned && liveState(r.vol).phase == "" {
+		if _, err := m.setStatus(ctx, r.vol, state{phase: PhasePending, ready: readiness(PhasePending), reason: "Pending",
+			message: "preparing the storage on " + r.site.NodeName}, apply); err != nil {
+			m.failDeploy(ctx, r, err, apply)
+		}
+	}
+}
+
+// finishDeploy takes the steps after the storage: the PersistentVolume on the
+// persistent path the storage reported, then Available.
+func (m *Manager) finishDeploy(ctx context.Context, r *volumeRun, apply bool) {
+	if r.done {
+		return
+	}
+	if r.storage.Err != nil {
+		m.failDeploy(ctx, r, r.storage.Err, apply)
+		return
+	}
+	if r.pv == nil {
+		e := change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Created,
+			Message: fmt.Sprintf("%s on node %s, StorageClass %s", r.spec.Mode, r.site.NodeName, r.site.StorageClassName)}
+		if apply {
+			info := r.storage.Info
+			e.Message = fmt.Sprintf("%s on node %s, %d bytes", info.Path, r.site.NodeName, info.SizeBytes)
+			// Already there: created by a run that died before recording it.
+			if err := m.client.Create(ctx, desiredPV(m.site, r.site, r.vol, r.spec, r.sc, info)); err != nil && !apierrors.IsAlreadyExists(err) {
+				m.failDeploy(ctx, r, fmt.Errorf("creating PersistentVolume/%s: %w", r.name, err), apply)
+				return
+			}
+		}
+		r.add(e)
+	}
+	if r.planned {
+		r.add(change.Entry{Subject: r.subject(), Action: change.Configured, Message: "status " + PhaseAvailable})
+		return
+	}
+	device := r.storage.Info.DeviceName
+	if !apply {
+		device = liveState(r.vol).deviceName
+	}
+	changed, err := m.setStatus(ctx, r.vol, state{phase: PhaseAvailable, deviceName: device, ready: readiness(PhaseAvailable), reason: "Available",
+		message: "storage prepared and PersistentVolume created"}, apply)
+	switch {
+	case err != nil:
+		m.failDeploy(ctx, r, err, apply)
+	case changed:
+		r.add(change.Entry{Subject: r.subject(), Action: change.Configured, Message: "status " + PhaseAvailable})
+	case onlyUnchanged(r.out):
+		r.add(change.Entry{Subject: r.subject(), Action: change.Unchanged})
+	}
+}
+
+// failDeploy records a Volume's failure: its entry, its error, and the status Failed
+// with the reason.
+func (m *Manager) failDeploy(ctx context.Context, r *volumeRun, err error, apply bool) {
+	err = fmt.Errorf("%s: %w", r.subject(), err)
+	r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
+	if !r.planned {
+		if _, serr := m.setStatus(ctx, r.vol, state{phase: PhaseFailed, ready: readiness(PhaseFailed), reason: "PreparationFailed", message: err.Error()}, apply); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	r.err, r.done = err, true
+}
+
+// beginRelease takes the steps before releasing a Volume being deleted, unless its
+// PersistentVolume is bound: then nothing changes and the deletion waits (MetalK8s:
+// "the volume will be marked for deletion and remain available"). There is no Pending
+// Volume to wait for here: a Volume is prepared within one run of the reconciler,
+// never concurrently with this.
+func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	if !slices.Contains(r.vol.GetFinalizers(), Finalizer) {
+		r.done = true
+		return
+	}
+	if r.pv != nil {
+		if claim := boundClaim(r.pv); claim != "" {
+			msg := fmt.Sprintf("deletion waits: PersistentVolume/%s is bound to PersistentVolumeClaim %s; nothing is released while it is", r.name, claim)
+			m.waitForClaim(ctx, r, msg, apply)
+			return
+		}
+	}
+	live := liveState(r.vol)
+	if _, err := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: live.deviceName, ready: readiness(PhaseTerminating),
+		reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
+		r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
+		return
+	}
+	m.prepareRelease(ctx, site, r, apply)
+}
+
+// removed handles a live Volume the site no longer has and that is not being deleted.
+// In a plan, that is the Volume the objects half's prune is about to delete: its
+// release is planned as it will happen, unless the PersistentVolume is bound (prune
+// keeps it; the objects half says so). In a reconcile, prune ran already and kept it:
+// a bound PersistentVolume is why, and the Volume's status says so.
+func (m *Manager) removed(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	claim := ""
+	if r.pv != nil {
+		claim = boundClaim(r.pv)
+	}
+	switch {
+	case claim != "" && apply:
+		m.waitForClaim(ctx, r, fmt.Sprintf("removed from the site, kept: PersistentVolume/%s is bound to PersistentVolumeClaim %s; "+
+			"the Volume is deleted once the claim is gone", r.name, claim), apply)
+	case claim != "" || apply || !slices.Contains(r.vol.GetFinalizers(), Finalizer):
+		r.done = true
+	default:
+		m.prepareRelease(ctx, site, r, false)
+	}
+}
+
+// waitForClaim records why a Volume is not released, in its status and in the result.
+func (m *Manager) waitForClaim(ctx context.Context, r *volumeRun, msg string, apply bool) {
+	live := liveState(r.vol)
+	if _, err := m.setStatus(ctx, r.vol, state{phase: live.phase, deviceName: live.deviceName, ready: live.ready,
+		reason: "DeletionWaitsForClaim", message: msg}, apply); err != nil {
+		r.err = fmt.Errorf("%s: %w", r.subject(), err)
+	}
+	r.add(change.Entry{Subject: r.subject(), Action: change.Skipped, Disruptive: change.VolumeRemoval, Message: msg})
+	r.done = true
+}
+
+// prepareRelease deletes the PersistentVolume, then says which storage to release.
+func (m *Manager) prepareRelease(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	if r.pv != nil {
+		r.add(change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Deleted, Disruptive: change.VolumeRemoval})
+		if apply {
+			if err := m.deletePV(ctx, r.pv); err != nil {
+				r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
+				return
+			}
+		}
+	}
+	var err error
+	if r.spec, err = releaseSpec(site, r.vol); err != nil {
+		err = fmt.Errorf("%s: %w", r.subject(), err)
+		r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
+		r.err, r.done = err, true
+	}
+}
+
+// finishRelease removes the finalizer once the storage is released, so that the API
+// server deletes the Volume.
+func (m *Manager) finishRelease(ctx context.Context, r *volumeRun, apply bool) {
+	if r.done {
+		return
+	}
+	if err := r.storage.Err; err != nil {
+		err = fmt.Errorf("%s: releasing the storage: %w", r.subject(), err)
+		r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
+		r.err = err
+		return
+	}
+	r.add(change.Entry{Subject: r.subject(), Action: change.Deleted, Disruptive: change.VolumeRemoval, Message: "storage released; finalizer removed"})
+	if apply {
+		r.vol.SetFinalizers(slices.DeleteFunc(r.vol.GetFinalizers(), func(f string) bool { return f == Finalizer }))
+		if err := m.client.Update(ctx, r.vol); err != nil && !apierrors.IsNotFound(err) {
+			r.err = fmt.Errorf("%s: removing the finalizer: %w", r.subject(), err)
+		}
+	}
+}
+
+// storageStep has the host half prepare (or release) the storage of every run not
+// done yet, in one call, and hands each its outcome. A planned Volume's placeholder
+// UID is named for what it stands for.
+func (m *Manager) storageStep(ctx context.Context, site *schema.Site, runs []*volumeRun, apply bool,
+	call func(context.Context, *schema.Site, []volume.Spec, bool) []volume.Outcome) {
+	var todo []*volumeRun
+	var specs []volume.Spec
+	for _, r := range runs {
+		if !r.done {
+			todo = append(todo, r)
+			specs = append(specs, r.spec)
+		}
+	}
+	if len(specs) == 0 {
+		return
+	}
+	outs := call(ctx, site, specs, apply)
+	for i, r := range todo {
+		if i >= len(outs) {
+			r.storage.Err = errors.New("the host half returned no outcome for it")
+			continue
+		}
+		r.storage = outs[i]
+		if r.planned {
+			r.storage = unplaceholder(r.storage, r.name)
+		}
+		r.out = append(r.out, r.storage.Steps...)
+	}
+}
+
+// unplaceholder names the placeholder UID of a planned Volume in its outcome.
+func unplaceholder(o volume.Outcome, name string) volume.Outcome {
+	named := "<uid of Volume/" + name + ">"
+	steps := make(change.Set, len(o.Steps))
+	for i, e := range o.Steps {
+		e.Subject = strings.ReplaceAll(e.Subject, placeholderUID, named)
+		e.Message = strings.ReplaceAll(e.Message, placeholderUID, named)
+		steps[i] = e
+	}
+	o.Steps = steps
+	if o.Err != nil {
+		o.Err = errors.New(strings.ReplaceAll(o.Err.Error(), placeholderUID, named))
+	}
+	return o
+}
+
+func onlyUnchanged(s change.Set) bool {
+	for _, e := range s {
+		if e.Action != change.Unchanged {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) listVolumes(ctx context.Context) ([]*unstructured.Unstructured, error) {
@@ -79,146 +393,4 @@ func siteVolume(site *schema.Site, name string) *schema.Volume {
 		}
 	}
 	return nil
-}
-
-// deploy makes a present Volume real: finalizer first, then storage, then the
-// PersistentVolume, then Available. Each step is idempotent, so a run killed anywhere
-// is finished by the next (the storage probe finds a filesystem already made).
-func (m *Manager) deploy(ctx context.Context, site *schema.Site, v *schema.Volume, vol *unstructured.Unstructured, apply bool) (change.Set, error) {
-	subject := "Volume/" + v.Name
-	var out change.Set
-	if !slices.Contains(vol.GetFinalizers(), Finalizer) {
-		out = append(out, change.Entry{Subject: subject, Action: change.Configured, Message: "finalizer " + Finalizer + " added"})
-		if apply {
-			vol.SetFinalizers(append(vol.GetFinalizers(), Finalizer))
-			if err := m.client.Update(ctx, vol); err != nil {
-				return out, fmt.Errorf("%s: adding the finalizer: %w", subject, err)
-			}
-		}
-	}
-	fail := func(err error) (change.Set, error) {
-		err = fmt.Errorf("%s: %w", subject, err)
-		out = append(out, change.Entry{Subject: subject, Action: change.Failed, Message: err.Error()})
-		if _, serr := m.setStatus(ctx, vol, state{phase: PhaseFailed, ready: readiness(PhaseFailed), reason: "PreparationFailed", message: err.Error()}, apply); serr != nil {
-			err = errors.Join(err, serr)
-		}
-		return out, err
-	}
-	spec, sc, err := specFor(site, v, string(vol.GetUID()))
-	if err != nil {
-		return fail(err)
-	}
-	pv, pvExists, err := m.getPV(ctx, v.Name)
-	if err != nil {
-		return fail(err)
-	}
-	st := liveState(vol)
-	// Pending marks a Volume seen for the first time; a Failed one stays Failed until it
-	// succeeds, so that a repeated failure writes nothing.
-	if st.phase == "" {
-		if _, err := m.setStatus(ctx, vol, state{phase: PhasePending, ready: readiness(PhasePending), reason: "Pending", message: "preparing the storage on " + v.NodeName}, apply); err != nil {
-			return fail(err)
-		}
-	}
-	steps, info, err := m.storage.Prepare(ctx, site, spec, apply)
-	out = append(out, steps...)
-	if err != nil {
-		return fail(err)
-	}
-	switch {
-	case pvExists && !isOurs(pv, m.site):
-		return fail(fmt.Errorf("PersistentVolume/%s exists and was not created by mk8s: it is left alone", v.Name))
-	case !pvExists:
-		e := change.Entry{Subject: "PersistentVolume/" + v.Name, Action: change.Created,
-			Message: fmt.Sprintf("on %s, node %s", spec.Mode, v.NodeName)}
-		if apply {
-			want := desiredPV(m.site, v, vol, spec, sc, info)
-			e.Message = fmt.Sprintf("%s on node %s, %d bytes", info.Path, v.NodeName, info.SizeBytes)
-			if err := m.client.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fail(fmt.Errorf("creating PersistentVolume/%s: %w", v.Name, err))
-			}
-		}
-		out = append(out, e)
-	}
-	device := info.DeviceName
-	if !apply {
-		device = st.deviceName
-	}
-	changed, err := m.setStatus(ctx, vol, state{phase: PhaseAvailable, deviceName: device, ready: readiness(PhaseAvailable), reason: "Available",
-		message: "storage prepared and PersistentVolume created"}, apply)
-	if err != nil {
-		return fail(err)
-	}
-	if changed {
-		out = append(out, change.Entry{Subject: subject, Action: change.Configured, Message: "status " + PhaseAvailable})
-	} else if onlyUnchanged(out) {
-		out = append(out, change.Entry{Subject: subject, Action: change.Unchanged})
-	}
-	return out, nil
-}
-
-func onlyUnchanged(s change.Set) bool {
-	for _, e := range s {
-		if e.Action != change.Unchanged {
-			return false
-		}
-	}
-	return true
-}
-
-// finalize releases a Volume being deleted, unless its PersistentVolume is bound: then
-// nothing changes and the deletion waits (MetalK8s: "the volume will be marked for
-// deletion and remain available"). There is no Pending Volume to wait for here: a
-// Volume is prepared within one run of the reconciler, never concurrently with this.
-func (m *Manager) finalize(ctx context.Context, site *schema.Site, vol *unstructured.Unstructured, apply bool) (change.Set, error) {
-	name := vol.GetName()
-	subject := "Volume/" + name
-	if !slices.Contains(vol.GetFinalizers(), Finalizer) {
-		return nil, nil
-	}
-	pv, pvExists, err := m.getPV(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", subject, err)
-	}
-	if pvExists {
-		if claim := boundClaim(pv); claim != "" {
-			msg := fmt.Sprintf("deletion waits: PersistentVolume/%s is bound to PersistentVolumeClaim %s; nothing is released while it is", name, claim)
-			if _, err := m.setStatus(ctx, vol, state{phase: liveState(vol).phase, deviceName: liveState(vol).deviceName, ready: liveState(vol).ready, reason: "DeletionWaitsForClaim", message: msg}, apply); err != nil {
-				return nil, err
-			}
-			return change.Set{{Subject: subject, Action: change.Skipped, Disruptive: change.VolumeRemoval, Message: msg}}, nil
-		}
-	}
-	var out change.Set
-	if _, err := m.setStatus(ctx, vol, state{phase: PhaseTerminating, deviceName: liveState(vol).deviceName, ready: readiness(PhaseTerminating), reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
-		return out, err
-	}
-	if pvExists {
-		out = append(out, change.Entry{Subject: "PersistentVolume/" + name, Action: change.Deleted, Disruptive: change.VolumeRemoval})
-		if apply {
-			if err := m.deletePV(ctx, pv); err != nil {
-				return out, fmt.Errorf("%s: %w", subject, err)
-			}
-		}
-	}
-	spec, err := releaseSpec(site, vol)
-	if err != nil {
-		out = append(out, change.Entry{Subject: subject, Action: change.Failed, Message: err.Error()})
-		return out, fmt.Errorf("%s: %w", subject, err)
-	}
-	steps, err := m.storage.Release(ctx, site, spec, apply)
-	out = append(out, steps...)
-	if err != nil {
-		err = fmt.Errorf("%s: releasing the storage: %w", subject, err)
-		out = append(out, change.Entry{Subject: subject, Action: change.Failed, Message: err.Error()})
-		return out, err
-	}
-	out = append(out, change.Entry{Subject: subject, Action: change.Deleted, Disruptive: change.VolumeRemoval, Message: "storage released; finalizer removed"})
-	if apply {
-		vol.SetFinalizers(slices.DeleteFunc(vol.GetFinalizers(), func(f string) bool { return f == Finalizer }))
-		if err := m.client.Update(ctx, vol); err != nil && !apierrors.IsNotFound(err) {
-			return out, fmt.Errorf("%s: removing the finalizer: %w", subject, err)
-		}
-	}
-	return out, nil
 }

@@ -38,7 +38,15 @@ func newStorage() *fakeStorage {
 	return &fakeStorage{formatted: map[string]int{}, fail: map[string]error{}}
 }
 
-func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, s volume.Spec, apply bool) (change.Set, volume.Info, error) {
+func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome {
+	out := make([]volume.Outcome, len(specs))
+	for i, s := range specs {
+		out[i].Steps, out[i].Info, out[i].Err = f.prepare(s, apply)
+	}
+	return out
+}
+
+func (f *fakeStorage) prepare(s volume.Spec, apply bool) (change.Set, volume.Info, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail[s.Name]; err != nil {
@@ -61,13 +69,17 @@ func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, s volume.Spec, 
 	return change.Set{e}, volume.Info{Path: "/dev/disk/by-uuid/" + s.UID, SizeBytes: 10 << 30, DeviceName: "loop7"}, nil
 }
 
-func (f *fakeStorage) Release(_ context.Context, _ *schema.Site, s volume.Spec, apply bool) (change.Set, error) {
+func (f *fakeStorage) Release(_ context.Context, _ *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if apply {
-		f.released = append(f.released, s.Name)
+	out := make([]volume.Outcome, len(specs))
+	for i, s := range specs {
+		if apply {
+			f.released = append(f.released, s.Name)
+		}
+		out[i].Steps = change.Set{{Host: s.Node, Subject: "SparseFile " + s.Name, Action: change.Deleted}}
 	}
-	return change.Set{{Host: s.Node, Subject: "SparseFile " + s.Name, Action: change.Deleted}}, nil
+	return out
 }
 
 type rig struct {
