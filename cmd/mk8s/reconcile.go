@@ -78,6 +78,14 @@ func (f *pipelineFlags) options(g *globals) (reconciler.Options, error) {
 		}
 		opts.Hosts = hosts
 	}
+	if !f.objectsOnly && !f.hostsOnly {
+		// Volumes need both halves: their objects' UIDs, and their nodes.
+		vols, err := f.hosts.volumes(opts.Kube, f.siteName)
+		if err != nil {
+			return opts, err
+		}
+		opts.Volumes = vols
+	}
 	return opts, nil
 }
 

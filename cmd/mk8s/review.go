@@ -50,6 +50,7 @@ type reviewView struct {
 type reviewSummary struct {
 	Objects    map[change.Action]int `json:"objects"`
 	Hosts      map[change.Action]int `json:"hosts"`
+	Volumes    map[change.Action]int `json:"volumes,omitempty"`
 	Disruptive int                   `json:"disruptive"`
 	Drift      int                   `json:"drift"`
 }
@@ -97,6 +98,9 @@ func runReview(cmd *cobra.Command, g *globals, f *pipelineFlags, rf *reviewFlags
 				return fail(err)
 			}
 			opts.Live.Hosts = hosts
+			if opts.Live.Volumes, err = f.hosts.volumes(kube, f.siteName); err != nil {
+				return fail(err)
+			}
 		}
 	} else if rf.probeHosts {
 		return fail(errors.New("--probe-hosts needs --kubeconfig (the live mode)"))
@@ -145,6 +149,9 @@ func runReview(cmd *cobra.Command, g *globals, f *pipelineFlags, rf *reviewFlags
 
 func summarize(r *review.Result) reviewSummary {
 	s := reviewSummary{Objects: r.Objects.Summary(), Hosts: r.Hosts.Summary(), Drift: len(r.Drift)}
+	if r.Volumes != nil {
+		s.Volumes = r.Volumes.Summary()
+	}
 	for _, e := range r.Changes() {
 		if e.Disruptive != "" {
 			s.Disruptive++
@@ -205,7 +212,10 @@ func printReviewText(w io.Writer, r *review.Result) error {
 	for _, part := range []struct {
 		title string
 		set   change.Set
-	}{{objTitle, r.Objects}, {hostsTitle, r.Hosts}} {
+	}{{objTitle, r.Objects}, {hostsTitle, r.Hosts}, {"Volumes (storage and PersistentVolumes)", r.Volumes}} {
+		if part.set == nil {
+			continue // no Volumes phase offline
+		}
 		fmt.Fprintf(w, "%s: %s\n", part.title, part.set.SummaryLine())
 		for _, e := range changedOnly(part.set) {
 			fmt.Fprintln(w, entryLine(e))
@@ -279,7 +289,12 @@ func printReviewMarkdown(w io.Writer, r *review.Result, planErr error) error {
 	dis := disruptive(r)
 	head.WriteString("| | created | configured | deleted | skipped | unchanged |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&head, "| objects | %d | %d | %d | %d | %d |\n", o[change.Created], o[change.Configured], o[change.Deleted], o[change.Skipped], o[change.Unchanged])
-	fmt.Fprintf(&head, "| host resources (%s) | %d | %d | %d | %d | %d |\n\n", r.HostsMode, h[change.Created], h[change.Configured], h[change.Deleted], h[change.Skipped], h[change.Unchanged])
+	fmt.Fprintf(&head, "| host resources (%s) | %d | %d | %d | %d | %d |\n", r.HostsMode, h[change.Created], h[change.Configured], h[change.Deleted], h[change.Skipped], h[change.Unchanged])
+	if r.Volumes != nil {
+		v := r.Volumes.Summary()
+		fmt.Fprintf(&head, "| volumes | %d | %d | %d | %d | %d |\n", v[change.Created], v[change.Configured], v[change.Deleted], v[change.Skipped], v[change.Unchanged])
+	}
+	head.WriteString("\n")
 	if len(dis) > 0 {
 		fmt.Fprintf(&head, "> [!WARNING]\n> %d disruptive step(s):\n", len(dis))
 		for _, e := range dis {
@@ -360,6 +375,9 @@ func groupSections(r *review.Result) []section {
 	}
 	for _, e := range changedOnly(r.Hosts) {
 		add("host "+e.Host, "host "+e.Host, e)
+	}
+	for _, e := range changedOnly(r.Volumes) {
+		add("volumes", "volumes", e)
 	}
 	if len(r.Drift) > 0 {
 		for _, e := range r.Drift {

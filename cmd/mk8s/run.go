@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,6 +127,9 @@ func runDaemon(ctx context.Context, g *globals, f runFlags) error {
 		if p.hosts, err = f.hosts.reconciler(); err != nil {
 			return &exitError{code: exitCodeError, err: err}
 		}
+		if p.volumes, err = f.hosts.volumes(kube, f.site); err != nil {
+			return &exitError{code: exitCodeError, err: err}
+		}
 	}
 	err = daemon.Run(ctx, daemon.Options{
 		Config:            kube,
@@ -158,6 +162,8 @@ type sitePipeline struct {
 	// hosts converges the hosts: one hostsync.Reconciler per daemon, so that its
 	// per-host backoff spans reconciles; nil with --objects-only.
 	hosts reconciler.HostReconciler
+	// volumes is the Volumes phase; nil with --objects-only.
+	volumes reconciler.VolumeReconciler
 	// decrypt reads the site's encrypted credentials; nil without secrets.ageIdentityFile.
 	decrypt render.DecryptFunc
 	log     *globals
@@ -194,11 +200,12 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 		trig.Progress(revision, "Reconciling revision "+revision)
 	}
 	res, err := reconciler.Reconcile(ctx, reconciler.Options{
-		FS: rev.FS, SiteName: p.site, Kube: p.kube, Hosts: p.hosts, ObjectsOnly: p.objectsOnly, Wait: true, Logger: p.log.logger(),
+		FS: rev.FS, SiteName: p.site, Kube: p.kube, Hosts: p.hosts, Volumes: p.volumes, ObjectsOnly: p.objectsOnly, Wait: true, Logger: p.log.logger(),
 		Decrypt: p.decrypt,
 	})
-	out.Hosts, out.Objects, out.Certificates = res.Hosts, res.Objects, res.Certificates
-	out.Nodes = nodeResults(res.Hosts)
+	out.Hosts, out.Objects, out.Volumes, out.Certificates = res.Hosts, res.Objects, res.Volumes, res.Certificates
+	// A Volume's storage is part of its node's state.
+	out.Nodes = nodeResults(append(slices.Clone(res.Hosts), res.Volumes...))
 	if res.Inventory != nil {
 		out.Inventory = inventoryEntries(res.Inventory)
 	}

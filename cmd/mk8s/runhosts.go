@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/metalk8s/mk8s/hostsync"
 	"github.com/metalk8s/mk8s/hostsync/pki"
@@ -16,6 +17,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/source/config"
+	"github.com/metalk8s/mk8s/reconciler/volumes"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -61,11 +63,12 @@ func (f *hostFlags) registerRecovery(cmd *cobra.Command) {
 		"once: create new CAs for the CA files missing or broken on the bootstrap node, and re-issue every certificate they signed (every node and kubeconfig changes)")
 }
 
-// reconciler builds the daemon's one hostsync.Reconciler from the flags.
-func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
+// planOptions are the flags as the host half's options: how the nodes are reached and
+// what may be done on them.
+func (f *hostFlags) planOptions() (hostsync.PlanOptions, error) {
 	po := hostsync.PlanOptions{TrustOnFirstUse: f.trustOnFirstUse, HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}
 	if f.concurrency < 1 {
-		return nil, fmt.Errorf("--host-concurrency %d: must be at least 1", f.concurrency)
+		return po, fmt.Errorf("--host-concurrency %d: must be at least 1", f.concurrency)
 	}
 	switch f.packages {
 	case "install":
@@ -73,13 +76,13 @@ func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
 	case "probe-only":
 		po.Packages = resource.PackagesProbeOnly
 	default:
-		return nil, fmt.Errorf("--packages %q: must be install or probe-only", f.packages)
+		return po, fmt.Errorf("--packages %q: must be install or probe-only", f.packages)
 	}
 	if f.netns != "" {
 		po.Dial = transport.NetnsDial(f.netns)
 	}
 	if f.renewBefore < 0 || f.renewBefore >= 1 {
-		return nil, fmt.Errorf("--cert-renew-before %v: must be a fraction between 0 and 1", f.renewBefore)
+		return po, fmt.Errorf("--cert-renew-before %v: must be a fraction between 0 and 1", f.renewBefore)
 	}
 	po.PKI = hostsync.PKIOptions{RenewBefore: f.renewBefore}
 	if f.stateDir != "" {
@@ -87,28 +90,51 @@ func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
 	}
 	switch {
 	case f.restoreCA && f.recreateCA:
-		return nil, errors.New("--restore-ca and --recreate-ca exclude each other")
+		return po, errors.New("--restore-ca and --recreate-ca exclude each other")
 	case f.restoreCA:
 		po.PKI.Recovery = pki.RecoveryRestore
 	case f.recreateCA:
 		po.PKI.Recovery = pki.RecoveryRecreate
 	}
+	return po, nil
+}
+
+// reconciler builds the daemon's one hostsync.Reconciler from the flags.
+func (f *hostFlags) reconciler() (reconciler.HostReconciler, error) {
+	po, err := f.planOptions()
+	if err != nil {
+		return nil, err
+	}
 	r := &hostsync.Reconciler{PlanOptions: po, ApplyOptions: hostsync.ApplyOptions{HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}}
 	if f.sshKey == "" {
 		return r, nil
 	}
-	return &identityOverride{next: r, keyPath: f.sshKey}, nil
+	return &hostsWithIdentity{identityOverride{f.sshKey}, r}, nil
+}
+
+// volumes builds the Volumes phase (reconciler/volumes): the site's Volumes made real
+// on their nodes, reached as the host half reaches them, and in the cluster.
+func (f *hostFlags) volumes(kube *rest.Config, site string) (reconciler.VolumeReconciler, error) {
+	po, err := f.planOptions()
+	if err != nil {
+		return nil, err
+	}
+	m, err := volumes.New(volumes.Options{Kube: kube, SiteName: site, Storage: &hostsync.VolumeStorage{Options: po}})
+	if err != nil {
+		return nil, err
+	}
+	if f.sshKey == "" {
+		return m, nil
+	}
+	return &volumesWithIdentity{identityOverride{f.sshKey}, m}, nil
 }
 
 // identityOverride makes every node use one SSH private key, whatever its ssh-key-path
 // annotation says: the key lives on the bootstrap node, whose path may differ from the
 // one the site names. The site itself is not modified.
-type identityOverride struct {
-	next    reconciler.HostReconciler
-	keyPath string
-}
+type identityOverride struct{ keyPath string }
 
-func (o *identityOverride) site(s *schema.Site) *schema.Site {
+func (o identityOverride) site(s *schema.Site) *schema.Site {
 	c := *s
 	c.Nodes = append([]schema.Node(nil), s.Nodes...)
 	for i := range c.Nodes {
@@ -117,18 +143,38 @@ func (o *identityOverride) site(s *schema.Site) *schema.Site {
 	return &c
 }
 
-func (o *identityOverride) Plan(ctx context.Context, s *schema.Site) (change.Set, error) {
+// hostsWithIdentity is the host half with an identityOverride.
+type hostsWithIdentity struct {
+	identityOverride
+	next reconciler.HostReconciler
+}
+
+func (o *hostsWithIdentity) Plan(ctx context.Context, s *schema.Site) (change.Set, error) {
 	return o.next.Plan(ctx, o.site(s))
 }
 
-func (o *identityOverride) Apply(ctx context.Context, s *schema.Site) (change.Set, error) {
+func (o *hostsWithIdentity) Apply(ctx context.Context, s *schema.Site) (change.Set, error) {
 	return o.next.Apply(ctx, o.site(s))
 }
 
 // Certificates passes on those of the wrapped reconciler (reconciler.CertificateReporter).
-func (o *identityOverride) Certificates() []pki.Certificate {
+func (o *hostsWithIdentity) Certificates() []pki.Certificate {
 	if r, ok := o.next.(reconciler.CertificateReporter); ok {
 		return r.Certificates()
 	}
 	return nil
+}
+
+// volumesWithIdentity is the Volumes phase with an identityOverride.
+type volumesWithIdentity struct {
+	identityOverride
+	next reconciler.VolumeReconciler
+}
+
+func (o *volumesWithIdentity) Plan(ctx context.Context, s *schema.Site) (change.Set, error) {
+	return o.next.Plan(ctx, o.site(s))
+}
+
+func (o *volumesWithIdentity) Reconcile(ctx context.Context, s *schema.Site) (change.Set, error) {
+	return o.next.Reconcile(ctx, o.site(s))
 }

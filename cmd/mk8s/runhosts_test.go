@@ -28,7 +28,13 @@ func (r *recordingHosts) Apply(_ context.Context, s *schema.Site) (change.Set, e
 	return nil, nil
 }
 
-// --ssh-key makes every node use that key, without touching the loaded site (which the
+// Reconcile makes it a VolumeReconciler too.
+func (r *recordingHosts) Reconcile(_ context.Context, s *schema.Site) (change.Set, error) {
+	r.got = s
+	return nil, nil
+}
+
+// --ssh-key makes every node use that key, for the host half and the Volumes phase, without touching the loaded site (which the
 // object half renders: the Node annotations keep what the repository says).
 func TestSSHKeyOverridesEveryNodeWithoutTouchingTheSite(t *testing.T) {
 	site := &schema.Site{Nodes: []schema.Node{
@@ -36,8 +42,9 @@ func TestSSHKeyOverridesEveryNodeWithoutTouchingTheSite(t *testing.T) {
 		{Name: "b", SSH: schema.SSH{Host: "10.213.1.2", KeyPath: "/root/.ssh/other"}},
 	}}
 	rec := &recordingHosts{}
-	o := &identityOverride{next: rec, keyPath: "/etc/mk8s/ssh/id_ed25519"}
-	for _, call := range []func(context.Context, *schema.Site) (change.Set, error){o.Plan, o.Apply} {
+	o := &hostsWithIdentity{identityOverride{"/etc/mk8s/ssh/id_ed25519"}, rec}
+	v := &volumesWithIdentity{identityOverride{"/etc/mk8s/ssh/id_ed25519"}, rec}
+	for _, call := range []func(context.Context, *schema.Site) (change.Set, error){o.Plan, o.Apply, v.Plan, v.Reconcile} {
 		rec.got = nil
 		if _, err := call(context.Background(), site); err != nil {
 			t.Fatal(err)
@@ -103,7 +110,7 @@ func TestPipelineConvergesHostsWhenARenewalIsDue(t *testing.T) {
 	hosts := &certHosts{certs: []pki.Certificate{{Node: "bootstrap", Path: "/etc/kubernetes/pki/apiserver.crt", NotAfter: time.Now().Add(time.Hour)}}}
 	var stderr strings.Builder
 	p := &sitePipeline{src: src, ref: cfg.Source.Ref, kube: env.Config, site: "default",
-		hosts: &identityOverride{next: hosts, keyPath: "/k"}, log: &globals{stderr: &stderr}}
+		hosts: &hostsWithIdentity{identityOverride{"/k"}, hosts}, log: &globals{stderr: &stderr}}
 	ctx := context.Background()
 
 	out, err := p.reconcile(ctx, daemon.Trigger{})

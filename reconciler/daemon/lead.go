@@ -214,7 +214,7 @@ func (d *Daemon) interrupted(leader context.Context, site *status.Site, revision
 // record turns an outcome into status, an Event and metrics.
 func (d *Daemon) record(ctx context.Context, site *status.Site, trig Trigger, out Outcome, rerr error, start time.Time, elapsed time.Duration) {
 	defer d.markFirstDone()
-	d.metrics.countChanges(out.Hosts, out.Objects)
+	d.metrics.countChanges(out.Hosts, out.Objects, out.Volumes)
 	d.metrics.setCertificates(out.Certificates)
 
 	res := status.Result{
@@ -270,7 +270,7 @@ func (d *Daemon) record(ctx context.Context, site *status.Site, trig Trigger, ou
 	case rerr != nil:
 		d.log.Error("reconcile failed", "revision", out.Revision, "reason", res.Reason, "err", rerr, "duration", elapsed)
 		d.emit(ctx, stored, status.EventOptions{Warning: true, Reason: res.Reason, Revision: out.Revision, Message: res.Message})
-	case out.Hosts.Changed() || out.Objects.Changed() || wasRevision != out.Revision:
+	case out.Hosts.Changed() || out.Objects.Changed() || out.Volumes.Changed() || wasRevision != out.Revision:
 		d.log.Info("reconcile succeeded", "revision", out.Revision, "duration", elapsed, "summary", res.Message)
 		d.emit(ctx, stored, status.EventOptions{Reason: status.ReasonSucceeded, Revision: out.Revision,
 			Message: fmt.Sprintf("Reconciliation finished in %s: %s", elapsed.Round(time.Millisecond), res.Message)})
@@ -290,6 +290,9 @@ func successMessage(out Outcome) string {
 	}
 	if len(out.Hosts) > 0 {
 		parts = append(parts, "host resources: "+out.Hosts.SummaryLine())
+	}
+	if len(out.Volumes) > 0 {
+		parts = append(parts, "volumes: "+out.Volumes.SummaryLine())
 	}
 	if len(parts) > 0 {
 		msg += " (" + strings.Join(parts, "; ") + ")"

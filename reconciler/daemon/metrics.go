@@ -109,12 +109,20 @@ func (m *metrics) setLastApplied(rev string) {
 	m.lastApplied.WithLabelValues(rev).Set(1)
 }
 
-func (m *metrics) countChanges(hosts, objects change.Set) {
+func (m *metrics) countChanges(hosts, objects, volumes change.Set) {
 	for _, e := range hosts {
 		m.hosts.WithLabelValues(e.Host, string(e.Action)).Inc()
 	}
 	for _, e := range objects {
 		m.objects.WithLabelValues(string(e.Action)).Inc()
+	}
+	// The Volumes phase changes both: storage on a node, objects in the cluster.
+	for _, e := range volumes {
+		if e.Host != "" {
+			m.hosts.WithLabelValues(e.Host, string(e.Action)).Inc()
+		} else {
+			m.objects.WithLabelValues(string(e.Action)).Inc()
+		}
 	}
 }
 

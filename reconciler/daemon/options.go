@@ -65,9 +65,11 @@ type Outcome struct {
 	// Reason classifies a failure (status.ReasonValidationFailed, …); empty means
 	// status.ReasonFailed when the error is not nil. Ignored on success.
 	Reason string
-	// Hosts and Objects are the actions taken, for metrics, status and events.
+	// Hosts and Objects are the actions taken, for metrics, status and events; Volumes
+	// those of the Volumes phase (storage on the nodes, PersistentVolumes, status).
 	Hosts   change.Set
 	Objects change.Set
+	Volumes change.Set
 	// Nodes is the per-node result; nil when hosts were not reached.
 	Nodes []status.NodeResult
 	// Inventory is the new inventory; nil keeps the recorded one.

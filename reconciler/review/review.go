@@ -51,6 +51,9 @@ type LiveOptions struct {
 	Kube *rest.Config
 	// Hosts probes the hosts over SSH; nil compares their rendered state offline.
 	Hosts reconciler.HostReconciler
+	// Volumes plans the Volumes phase (storage on the nodes, PersistentVolumes); used
+	// only with Hosts.
+	Volumes reconciler.VolumeReconciler
 	// AllowPruneAll as for mk8s plan.
 	AllowPruneAll bool
 }
@@ -87,6 +90,9 @@ type Result struct {
 	// HostsMode says how Hosts were computed: "offline" (rendered state compared) or
 	// "probed" (over SSH, against the hosts).
 	HostsMode string `json:"hostsMode"`
+	// Volumes are, live with probed hosts, the steps of the Volumes phase: storage
+	// prepared or released on the nodes, PersistentVolumes, Volume status.
+	Volumes change.Set `json:"volumes,omitempty"`
 	// Drift is, live, what the cluster differs from From: what a reconcile of From would
 	// change now (edits made outside the repository, or From not applied yet).
 	Drift change.Set `json:"drift,omitempty"`
@@ -97,9 +103,9 @@ func (r *Result) WouldBeRefused() bool {
 	return !r.Descends || (r.Signatures != nil && r.Signatures.Refused())
 }
 
-// Changes are the object entries then the host entries.
+// Changes are the object entries, the host entries, then the Volumes phase's.
 func (r *Result) Changes() change.Set {
-	return append(append(change.Set{}, r.Objects...), r.Hosts...)
+	return append(append(append(change.Set{}, r.Objects...), r.Hosts...), r.Volumes...)
 }
 
 // Plan reviews the change From..To of a site repository, changing nothing anywhere.
@@ -188,6 +194,7 @@ func Plan(ctx context.Context, opts Options) (*Result, error) {
 func planLive(ctx context.Context, res *Result, fromSite, toSite *schema.Site, opts Options) error {
 	lo := opts.Live
 	base := reconciler.Options{SiteName: opts.SiteName, Kube: lo.Kube, Hosts: lo.Hosts, ObjectsOnly: lo.Hosts == nil,
+		Volumes:       lo.Volumes,
 		AllowPruneAll: lo.AllowPruneAll, Decrypt: opts.Decrypt}
 	planOf := func(site *schema.Site) (reconciler.Result, error) {
 		o := base
@@ -202,6 +209,7 @@ func planLive(ctx context.Context, res *Result, fromSite, toSite *schema.Site, o
 	}
 	if lo.Hosts != nil {
 		res.Hosts = nonNil(toPlan.Hosts)
+		res.Volumes = toPlan.Volumes
 	} else if res.Hosts, err = hostsync.Compare(fromSite, toSite, hostsync.CompareOptions{}); err != nil {
 		errs = append(errs, fmt.Errorf("hosts: %w", err))
 	}
