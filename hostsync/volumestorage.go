@@ -41,17 +41,19 @@ func (v *VolumeStorage) Release(ctx context.Context, site *schema.Site, specs []
 }
 
 // volumeBatch is one call's Volumes: each spec's resources, and which resource IDs
-// belong to which spec, so that a node's steps can be told apart by Volume.
+// belong to which specs, so that a node's steps can be told apart by Volume. A
+// resource several Volumes of a node share (the boot unit's template) is planned once
+// and reported with the first of them.
 type volumeBatch struct {
-	specs []volume.Spec
-	res   [][]resource.Resource
-	owner map[string]int // resource ID → index in specs
-	out   []volume.Outcome
+	specs  []volume.Spec
+	res    [][]resource.Resource
+	owners map[string][]int // resource ID → indexes in specs
+	out    []volume.Outcome
 }
 
 func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, specs []volume.Spec,
 	resources func(volume.Spec) ([]resource.Resource, error), apply, info bool) []volume.Outcome {
-	b := &volumeBatch{specs: specs, res: make([][]resource.Resource, len(specs)), owner: map[string]int{}, out: make([]volume.Outcome, len(specs))}
+	b := &volumeBatch{specs: specs, res: make([][]resource.Resource, len(specs)), owners: map[string][]int{}, out: make([]volume.Outcome, len(specs))}
 	var todo []int
 	for i, s := range specs {
 		if _, ok := site.Node(s.Node); !ok {
@@ -65,7 +67,7 @@ func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, specs []volu
 		}
 		b.res[i] = rs
 		for _, r := range rs {
-			b.owner[r.ID()] = i
+			b.owners[r.ID()] = append(b.owners[r.ID()], i)
 		}
 		todo = append(todo, i)
 	}
@@ -105,9 +107,16 @@ func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, specs []volu
 func (b *volumeBatch) plan(ctx context.Context, site *schema.Site, po PlanOptions, todo []int) (*HostsPlan, []int) {
 	po.Nodes, po.Render = nil, func(_ *schema.Site, node string) ([]resource.Resource, error) {
 		var out []resource.Resource
+		seen := map[string]bool{}
 		for _, i := range todo {
-			if b.specs[i].Node == node {
-				out = append(out, b.res[i]...)
+			if b.specs[i].Node != node {
+				continue
+			}
+			for _, r := range b.res[i] {
+				if !seen[r.ID()] {
+					seen[r.ID()] = true
+					out = append(out, r)
+				}
 			}
 		}
 		return out, nil
@@ -127,8 +136,7 @@ func (b *volumeBatch) plan(ctx context.Context, site *schema.Site, po PlanOption
 	b.record(todo, p.Entries())
 	var failed []int
 	for _, i := range todo {
-		if err := failedIn(b.out[i].Steps); err != nil {
-			b.out[i].Err = err
+		if b.out[i].Err != nil {
 			failed = append(failed, i)
 		}
 	}
@@ -136,15 +144,20 @@ func (b *volumeBatch) plan(ctx context.Context, site *schema.Site, po PlanOption
 }
 
 // record replaces the steps of the Volumes todo by those of set: a resource's entry
-// goes to its Volume; a host-wide entry (a host that could not be reached) goes to
-// every Volume of that host.
+// goes to the first of its Volumes in todo (a failure fails them all); a host-wide
+// entry (a host that could not be reached) goes to every Volume of that host.
 func (b *volumeBatch) record(todo []int, set change.Set) {
 	for _, i := range todo {
 		b.out[i].Steps = nil
 	}
 	for _, e := range set {
-		if i, ok := b.owner[e.Subject]; ok {
-			b.out[i].Steps = append(b.out[i].Steps, e)
+		if owners := b.ownersIn(e.Subject, todo); len(owners) > 0 {
+			b.out[owners[0]].Steps = append(b.out[owners[0]].Steps, e)
+			if e.Action == change.Failed {
+				for _, i := range owners[1:] {
+					b.out[i].Err = failedIn(change.Set{e})
+				}
+			}
 			continue
 		}
 		for _, i := range todo {
@@ -158,6 +171,17 @@ func (b *volumeBatch) record(todo []int, set change.Set) {
 			b.out[i].Err = err
 		}
 	}
+}
+
+// ownersIn are the Volumes of todo the resource id belongs to.
+func (b *volumeBatch) ownersIn(id string, todo []int) []int {
+	var out []int
+	for _, i := range b.owners[id] {
+		if slices.Contains(todo, i) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 func (b *volumeBatch) fail(i int, err error) {

@@ -372,3 +372,72 @@ func TestVolumeLVMWithoutVolumeGroup(t *testing.T) {
 		t.Fatalf("the filesystem was attempted: %v", f)
 	}
 }
+
+// VolumeStorage handles all the Volumes of a node in one call: two sparse volumes and
+// a raw device on one host, where the raw device holds someone else's filesystem. The
+// refused Volume fails alone (its device untouched), the two others are prepared in the
+// same run and their Info read; the boot unit's template they share is one step.
+func TestVolumeStorageBatchesANodeAndIsolatesARefusal(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	other, otherFile := machineLoop(t, 64<<20)
+	if b, err := exec.Command("mkfs.ext4", "-q", "-U", foreignUID, other).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v: %s", other, err, b)
+	}
+	before := sha256File(t, otherFile)
+	uids := []string{"11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-aaaaaaaaaaaa"}
+	specs := []volume.Spec{
+		{Name: "sparse-a", UID: uids[0], Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 64 << 20, FSType: "ext4"},
+		{Name: "foreign", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem, DevicePath: other, FSType: "ext4"},
+		{Name: "sparse-b", UID: uids[1], Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 320 << 20, FSType: "xfs"},
+	}
+	t.Cleanup(func() {
+		_, _ = l.Run(context.Background(), h, "for f in "+volume.SparseDir+"/*; do for d in $(losetup -n -O NAME -j $f); do losetup -d $d; done; done; true")
+	})
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+
+	plan := vs.Prepare(ctx, site, specs, false)
+	if plan[1].Err == nil || !strings.Contains(plan[1].Err.Error(), foreignUID) || plan[0].Err != nil || plan[2].Err != nil {
+		t.Fatalf("plan: %+v", plan)
+	}
+	templates := 0
+	for _, o := range plan {
+		for _, e := range o.Steps {
+			if strings.Contains(e.Subject, "metalk8s-sparse-volume@.service") {
+				templates++
+			}
+		}
+	}
+	if templates != 1 {
+		t.Fatalf("the shared template is planned %d times: %+v", templates, plan)
+	}
+
+	out := vs.Prepare(ctx, site, specs, true)
+	if out[1].Err == nil || !strings.Contains(out[1].Err.Error(), other) {
+		t.Fatalf("the foreign device was not refused: %+v", out[1])
+	}
+	for _, i := range []int{0, 2} {
+		s := specs[i]
+		if out[i].Err != nil || out[i].Info.Path != "/dev/disk/by-uuid/"+s.UID || out[i].Info.SizeBytes != s.SparseSize ||
+			!strings.HasPrefix(out[i].Info.DeviceName, "loop") {
+			t.Fatalf("%s: %+v", s.Name, out[i])
+		}
+		if e := entryOf(t, out[i].Steps, "Filesystem "+s.Name); e.Action != change.Created {
+			t.Fatalf("%s: %v", s.Name, out[i].Steps)
+		}
+		if b := blkidOn(t, ctx, l, h, "$(losetup -n -O NAME -j "+s.SparsePath()+")"); !strings.Contains(b, "UUID="+s.UID) || !strings.Contains(b, "TYPE="+s.FSType) {
+			t.Fatalf("%s: blkid %s", s.Name, b)
+		}
+	}
+	if after := sha256File(t, otherFile); after != before {
+		t.Fatal("the foreign device changed")
+	}
+	again := vs.Prepare(ctx, site, []volume.Spec{specs[0], specs[2]}, true)
+	for i, o := range again {
+		if o.Err != nil || o.Steps.Changed() || o.Info.Path == "" {
+			t.Fatalf("second run, volume %d: %+v", i, o)
+		}
+	}
+}

@@ -53,6 +53,9 @@ type Sandbox struct {
 	log     io.Writer
 	home    string
 	daemons []*Daemon
+	// disks are the loop devices standing in for the nodes' disks (Volumes on raw
+	// devices), detached by Close.
+	disks []string
 }
 
 // repoRoot is the module root (site-example lives there).
@@ -113,7 +116,7 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 		return s, err
 	}
 	s.Work, s.Bare = filepath.Join(dir, "site"), filepath.Join(dir, "bootstrap", "site.git")
-	if err := writeSite(filepath.Join(root, "site-example"), s.Work, s.Lab); err != nil {
+	if err := writeSite(filepath.Join(root, "site-example"), s.Work, s.Lab, s.disk); err != nil {
 		return s, fmt.Errorf("writing the sandbox site: %w", err)
 	}
 	if err := s.writeConfig(opts.PollInterval); err != nil {
@@ -138,6 +141,29 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// disk attaches a loop device of the machine, backed by a 10 GiB sparse file of the
+// sandbox, to stand in for a node's disk: the hosts share the machine's /dev.
+func (s *Sandbox) disk(node, devicePath string) (string, error) {
+	img := filepath.Join(s.Dir, "disks", node+"-"+filepath.Base(devicePath)+".img")
+	if err := os.MkdirAll(filepath.Dir(img), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Truncate(img, 10<<30); err != nil {
+		return "", err
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).Output()
+	if err != nil {
+		return "", fmt.Errorf("losetup --find --show %s: %w", img, err)
+	}
+	dev := strings.TrimSpace(string(out))
+	s.disks = append(s.disks, dev)
+	s.logf("%s's disk %s is %s here (a loop device of a sparse file)", node, devicePath, dev)
+	return dev, nil
 }
 
 func (s *Sandbox) writeConfig(poll string) error {
@@ -272,6 +298,11 @@ func (s *Sandbox) Close() error {
 	}
 	if s.Kube != nil {
 		errs = append(errs, s.Kube.Stop())
+	}
+	for _, d := range s.disks {
+		if b, err := exec.Command("losetup", "--detach", d).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("losetup --detach %s: %w: %s", d, err, b))
+		}
 	}
 	errs = append(errs, os.RemoveAll(s.Dir))
 	return errors.Join(errs...)

@@ -21,7 +21,13 @@ var (
 	annKeyPath = regexp.MustCompile(`(?m)^(\s*metalk8s\.scality\.com/ssh-key-path:).*$`)
 	replicas   = regexp.MustCompile(`(?m)^(\s*replicas:)\s*\d+\s*$`)
 	nodeNameRe = regexp.MustCompile(`(?m)^\s*nodeName:\s*(\S+)\s*$`)
+	lvmRe      = regexp.MustCompile(`(?m)^(\s*)lvmLogicalVolume:.*\n\s*vgName:.*\n`)
+	devPathRe  = regexp.MustCompile(`(?m)^(\s*devicePath:)\s*(\S+).*$`)
 )
+
+// DiskFunc gives the lab's stand-in for a node's disk: the path of a block device
+// the hosts see.
+type DiskFunc func(node, devicePath string) (string, error)
 
 // PointNode rewrites a site-example node document so that it names host h: address,
 // pinned host key (the key the lab's sshd really has) and the lab's client key.
@@ -37,9 +43,10 @@ func SetReplicas(doc string, n int) string {
 }
 
 // writeSite copies site-example into dir, keeps the nodes of InitialNodes (pointed at
-// the first lab hosts) and the volumes on them, moves the cluster's control-plane
-// network to the lab's subnet, and starts Prometheus with one replica.
-func writeSite(example, dir string, l *hosts.Lab) error {
+// the first lab hosts) and the volumes on them (as the lab can make them: labVolume),
+// moves the cluster's control-plane network to the lab's subnet, and starts Prometheus
+// with one replica.
+func writeSite(example, dir string, l *hosts.Lab, disk DiskFunc) error {
 	keep := map[string]*hosts.Host{}
 	for i, n := range InitialNodes {
 		keep[n] = l.Hosts[i]
@@ -70,6 +77,9 @@ func writeSite(example, dir string, l *hosts.Lab) error {
 			if m == nil || keep[m[1]] == nil {
 				return nil
 			}
+			if doc, err = labVolume(doc, m[1], disk); err != nil {
+				return fmt.Errorf("%s: %w", rel, err)
+			}
 		case rel == "cluster.yaml":
 			doc = labNetworks(doc, l.Subnet)
 		case rel == "services/prometheus.yaml":
@@ -77,6 +87,22 @@ func writeSite(example, dir string, l *hosts.Lab) error {
 		}
 		return os.WriteFile(dst, []byte(doc), 0o644)
 	})
+}
+
+// labVolume rewrites a site-example Volume for the lab: an LVM logical volume becomes
+// a sparse file of the same size (the lab's kernel has no device-mapper), and a raw
+// block device becomes the disk the sandbox gives that node (a loop device).
+func labVolume(doc, node string, disk DiskFunc) (string, error) {
+	doc = lvmRe.ReplaceAllString(doc, "${1}sparseLoopDevice:  # the lab has no LVM (no device-mapper): a sparse file\n")
+	m := devPathRe.FindStringSubmatch(doc)
+	if m == nil {
+		return doc, nil
+	}
+	dev, err := disk(node, m[2])
+	if err != nil {
+		return "", err
+	}
+	return devPathRe.ReplaceAllString(doc, "${1} "+dev+"  # the lab's stand-in for "+m[2]), nil
 }
 
 // labNetworks moves site-example's control plane (10.213.1.0/24) to the lab's subnet,
