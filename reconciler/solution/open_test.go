@@ -3,6 +3,7 @@ package solution
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -230,6 +231,13 @@ func TestOpenRefuses(t *testing.T) {
 		}, want: []string{"truncated image: the primary volume descriptor gives"}},
 		{name: "truncated in the descriptors", damage: func(t *testing.T, p string) { solutioniso.Truncate(t, p, 16*2048+100) },
 			want: []string{"not an ISO-9660 image, or truncated: 32868 bytes is too small"}},
+		// go-diskfs v1.9.4 panics on this one: the panic must come back as an error.
+		{name: "damaged path table", damage: func(t *testing.T, p string) { overwriteAt(t, p, 140, 0, 512) },
+			want: []string{"damaged image: its directories cannot be read"}},
+		{name: "damaged root directory", damage: func(t *testing.T, p string) { overwriteAt(t, p, 158, 0, 512) },
+			want: []string{"damaged image: root directory: record at block"}},
+		{name: "damaged directory records", damage: func(t *testing.T, p string) { overwriteAt(t, p, 158, 300, 512) },
+			want: []string{"damaged image: its directories cannot be read"}},
 		{name: "damaged manifest", damage: func(t *testing.T, p string) {
 			solutioniso.Corrupt(t, p, "/manifest.yaml", solutioniso.Garbage(40))
 		}, file: FileManifest, want: []string{"manifest.yaml:", "not valid YAML"}},
@@ -336,3 +344,27 @@ func corruptBlob(t *testing.T, iso, name, tag string) {
 
 // lineCount is the number of lines of s.
 func lineCount(s string) int { return strings.Count(s, "\n") }
+
+// overwriteAt writes n bytes of garbage into the image at path, off bytes into the block
+// whose number the primary volume descriptor holds at byte pvdField (140: the L path
+// table, 158: the root directory's extent).
+func overwriteAt(t *testing.T, path string, pvdField int, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pvd := make([]byte, 2048)
+	if _, err := f.ReadAt(pvd, 16*2048); err != nil {
+		t.Fatal(err)
+	}
+	block := int64(binary.LittleEndian.Uint32(pvd[pvdField : pvdField+4]))
+	junk := make([]byte, n)
+	for i := range junk {
+		junk[i] = byte(i*7 + 3)
+	}
+	if _, err := f.WriteAt(junk, block*2048+off); err != nil {
+		t.Fatal(err)
+	}
+}
