@@ -37,6 +37,10 @@ type Archive struct {
 	// RegistryConfig is registry-config.inc as carried by the archive (nginx directives
 	// serving images/ under the repository ID()).
 	RegistryConfig []byte
+	// RegistryConfigFile is the file RegistryConfig was read from:
+	// registry-config.inc.j2 (a Jinja template using {{ repository }} and
+	// {{ registry_root }}) or registry-config.inc.
+	RegistryConfigFile string
 }
 
 // Image is a container image reference of a Solution manifest.
