@@ -8,11 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/metalk8s/mk8s/hostsync/isomount"
 	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/hostsync/roles"
 	"github.com/metalk8s/mk8s/hostsync/transport"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -45,6 +47,11 @@ type PlanOptions struct {
 	HostTimeout time.Duration
 	// PKI tunes the certificates stage.
 	PKI PKIOptions
+	// OpenArchive opens the Solution archives the site imports
+	// (SolutionsConfiguration.archives, paths on the bootstrap node where the reconciler
+	// runs), for the bootstrap node's mounts and registry includes. A site that imports
+	// archives cannot be planned on its bootstrap node without it.
+	OpenArchive solution.OpenFunc
 }
 
 // HostsPlan is the value a dry run returns: per host, the steps Apply will perform.
@@ -56,6 +63,8 @@ type HostsPlan struct {
 	opts  PlanOptions
 	pki   *pkiStage
 	etcd  *etcdStage
+	// solutions are the site's archives as the bootstrap node serves them.
+	solutions []roles.SolutionArchive
 }
 
 // Certificates lists the certificates the plan leaves on the hosts, by node and path.
@@ -89,8 +98,9 @@ type HostPlan struct {
 
 	node        *schema.Node
 	pki         *hostPKI
-	deferredPKI bool // some certificate waits for a key the apply generates first
-	etcdJoin    bool // the node's etcd member is added before its host is converged
+	imported    []isomount.Imported // the archives mk8s mounted (bootstrap node)
+	deferredPKI bool                // some certificate waits for a key the apply generates first
+	etcdJoin    bool                // the node's etcd member is added before its host is converged
 }
 
 // Entries is the plan in the shared result vocabulary: one entry per resource, and one
@@ -159,6 +169,13 @@ func Plan(ctx context.Context, site *schema.Site, opts PlanOptions) (*HostsPlan,
 	if p.pool == nil {
 		p.pool, p.owned = NewPool(transport.DialOptions{Dial: opts.Dial, TrustOnFirstUse: opts.TrustOnFirstUse}), true
 	}
+	if opts.Render == nil && plansBootstrap(site, opts.Nodes) {
+		var err error
+		if p.solutions, err = openArchives(ctx, site, opts.OpenArchive); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	custom := map[string][]resource.Resource{}
 	for i := range site.Nodes {
 		n := &site.Nodes[i]
@@ -205,6 +222,12 @@ func Plan(ctx context.Context, site *schema.Site, opts PlanOptions) (*HostsPlan,
 		rs := custom[h.Node]
 		if opts.Render == nil {
 			var err error
+			if h.node.HasRole(schema.RoleBootstrap) {
+				if h.imported, err = p.readImported(ctx, h); err != nil {
+					h.Err, h.Error = err, err.Error()
+					return
+				}
+			}
 			if rs, err = p.renderNode(h.Node, h); err != nil {
 				h.Err, h.Error = err, err.Error()
 				return
@@ -296,7 +319,10 @@ func (p *HostsPlan) renderNode(node string, h *HostPlan) ([]resource.Resource, e
 	if p.opts.Render != nil {
 		return p.opts.Render(p.site, node)
 	}
-	var ro roles.Options
+	ro := roles.Options{Solutions: p.solutions}
+	if h != nil {
+		ro.Unimported = h.imported
+	}
 	if h != nil && p.pki != nil {
 		if h.pki == nil {
 			return nil, fmt.Errorf("node %s: PKI not read", node)
