@@ -156,6 +156,11 @@ func (h *HostPlan) failed() *resource.Step {
 // Plan's error is for a site it cannot render, and for a PKI it refuses to touch (a
 // *pki.RefusedError: a CA missing from a running cluster, a SAN that cannot be computed).
 //
+// With the default render and the bootstrap node in the plan, the Solution archives of
+// the site are opened first (PlanOptions.OpenArchive): one that cannot be, or none at
+// all without OpenArchive, fails the plan naming solutions.yaml, before any host is
+// contacted.
+//
 // With the default render, the plan runs in three steps: every host is connected and
 // its PKI read (one round trip); the authority is resolved from the bootstrap node, the
 // backup and what the nodes hold; then every host is rendered with its certificates and
