@@ -61,7 +61,10 @@ func TestPlanRefusesTwoArchivesOfOneVersion(t *testing.T) {
 // nor needs to.
 func TestPlanWithoutTheBootstrapNodeOpensNoArchive(t *testing.T) {
 	opened := 0
-	open := func(context.Context, string) (*solution.Archive, error) { opened++; return nil, errors.New("unexpected") }
+	open := func(context.Context, string) (*solution.Archive, error) {
+		opened++
+		return nil, errors.New("unexpected")
+	}
 	p, err := Plan(context.Background(), solutionsSite(), PlanOptions{Dial: noDial, OpenArchive: open, Nodes: []string{"node-3"}})
 	if err != nil {
 		t.Fatal(err)
