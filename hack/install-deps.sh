@@ -2,7 +2,7 @@
 # Install the Debian packages that the tests, the benchmarks and the demo use.
 # Installing them must start nothing: policy-rc.d answers 101 while we install.
 set -euo pipefail
-pkgs=(openssh-server git git-daemon-sysvinit gnupg xorriso genisoimage gdisk xfsprogs
+pkgs=(openssh-server git git-daemon-sysvinit gnupg xorriso genisoimage gdisk xfsprogs fuseiso
       systemd-container ansible iproute2 util-linux procps sudo)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -20,6 +20,12 @@
 // the failing resource and the remote stderr), does not stop the others, and is retried
 // with backoff by later reconciles (Backoff, persisted by the caller).
 //
+// On the bootstrap node, the Solution archives the site imports (opened with
+// PlanOptions.OpenArchive) are mounted and served by the registry, and those mk8s mounted
+// that the site no longer imports are released (sub-package isomount): the one piece of
+// host state hostsync takes away. The node's fstab is read first for mk8s' mounts, one
+// more round trip there.
+//
 // Compare is the offline counterpart of Plan, for reviewing a change before it merges:
 // it renders two revisions of a site for every node and returns, in the same
 // vocabulary, what would change on the hosts (certificates compared by specification,

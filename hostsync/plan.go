@@ -8,11 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/metalk8s/mk8s/hostsync/isomount"
 	"github.com/metalk8s/mk8s/hostsync/pki"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/hostsync/roles"
 	"github.com/metalk8s/mk8s/hostsync/transport"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -45,6 +47,11 @@ type PlanOptions struct {
 	HostTimeout time.Duration
 	// PKI tunes the certificates stage.
 	PKI PKIOptions
+	// OpenArchive opens the Solution archives the site imports
+	// (SolutionsConfiguration.archives, paths on the bootstrap node where the reconciler
+	// runs), for the bootstrap node's mounts and registry includes. A site that imports
+	// archives cannot be planned on its bootstrap node without it.
+	OpenArchive solution.OpenFunc
 }
 
 // HostsPlan is the value a dry run returns: per host, the steps Apply will perform.
@@ -56,6 +63,8 @@ type HostsPlan struct {
 	opts  PlanOptions
 	pki   *pkiStage
 	etcd  *etcdStage
+	// solutions are the site's archives as the bootstrap node serves them.
+	solutions []roles.SolutionArchive
 }
 
 // Certificates lists the certificates the plan leaves on the hosts, by node and path.
@@ -89,8 +98,9 @@ type HostPlan struct {
 
 	node        *schema.Node
 	pki         *hostPKI
-	deferredPKI bool // some certificate waits for a key the apply generates first
-	etcdJoin    bool // the node's etcd member is added before its host is converged
+	imported    []isomount.Imported // the archives mk8s mounted (bootstrap node)
+	deferredPKI bool                // some certificate waits for a key the apply generates first
+	etcdJoin    bool                // the node's etcd member is added before its host is converged
 }
 
 // Entries is the plan in the shared result vocabulary: one entry per resource, and one
@@ -146,6 +156,11 @@ func (h *HostPlan) failed() *resource.Step {
 // Plan's error is for a site it cannot render, and for a PKI it refuses to touch (a
 // *pki.RefusedError: a CA missing from a running cluster, a SAN that cannot be computed).
 //
+// With the default render and the bootstrap node in the plan, the Solution archives of
+// the site are opened first (PlanOptions.OpenArchive): one that cannot be, or none at
+// all without OpenArchive, fails the plan naming solutions.yaml, before any host is
+// contacted.
+//
 // With the default render, the plan runs in three steps: every host is connected and
 // its PKI read (one round trip); the authority is resolved from the bootstrap node, the
 // backup and what the nodes hold; then every host is rendered with its certificates and
@@ -158,6 +173,13 @@ func Plan(ctx context.Context, site *schema.Site, opts PlanOptions) (*HostsPlan,
 	p := &HostsPlan{pool: opts.Pool, site: site, opts: opts}
 	if p.pool == nil {
 		p.pool, p.owned = NewPool(transport.DialOptions{Dial: opts.Dial, TrustOnFirstUse: opts.TrustOnFirstUse}), true
+	}
+	if opts.Render == nil && plansBootstrap(site, opts.Nodes) {
+		var err error
+		if p.solutions, err = openArchives(ctx, site, opts.OpenArchive); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
 	custom := map[string][]resource.Resource{}
 	for i := range site.Nodes {
@@ -205,6 +227,12 @@ func Plan(ctx context.Context, site *schema.Site, opts PlanOptions) (*HostsPlan,
 		rs := custom[h.Node]
 		if opts.Render == nil {
 			var err error
+			if h.node.HasRole(schema.RoleBootstrap) {
+				if h.imported, err = p.readImported(ctx, h); err != nil {
+					h.Err, h.Error = err, err.Error()
+					return
+				}
+			}
 			if rs, err = p.renderNode(h.Node, h); err != nil {
 				h.Err, h.Error = err, err.Error()
 				return
@@ -296,7 +324,10 @@ func (p *HostsPlan) renderNode(node string, h *HostPlan) ([]resource.Resource, e
 	if p.opts.Render != nil {
 		return p.opts.Render(p.site, node)
 	}
-	var ro roles.Options
+	ro := roles.Options{Solutions: p.solutions}
+	if h != nil {
+		ro.Unimported = h.imported
+	}
 	if h != nil && p.pki != nil {
 		if h.pki == nil {
 			return nil, fmt.Errorf("node %s: PKI not read", node)

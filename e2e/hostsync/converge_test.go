@@ -125,6 +125,11 @@ func siteExample(t *testing.T, l *hosts.Lab) (*schema.Site, []string) {
 	if site == nil {
 		t.Fatalf("loading site-example: %v", diags)
 	}
+	// site-example imports a Solution archive that the lab hosts do not have; the host
+	// half of imports has its own tests (solutions_test.go).
+	if site.Solutions != nil {
+		site.Solutions.Archives = nil
+	}
 	picks := []string{"bootstrap", "master-1", "worker-1"}
 	for i, name := range picks {
 		n, ok := site.Node(name)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/metalk8s/mk8s/hostsync/isomount"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/internal/version"
 	"github.com/metalk8s/mk8s/schema"
@@ -27,7 +28,8 @@ const (
 	SysctlDropIn         = "/etc/sysctl.d/60-metalk8s.conf"
 	ModulesLoad          = "/etc/modules-load.d/metalk8s.conf"
 	APIServerProxyConfig = "/var/lib/metalk8s/apiserver-proxy.conf"
-	RepositoriesConfig   = "/var/lib/metalk8s/repositories/conf.d/default.conf"
+	RepositoriesConfDir  = "/var/lib/metalk8s/repositories/conf.d"
+	RepositoriesConfig   = RepositoriesConfDir + "/default.conf"
 	EtcdDataDir          = "/var/lib/etcd"
 )
 
@@ -45,6 +47,32 @@ type Options struct {
 	PKI []resource.Resource
 	// Etcd is how the node's etcd member starts; FreshEtcd(site, node) when nil.
 	Etcd *EtcdStart
+	// Solutions are the Solution archives the site imports (SolutionsConfiguration's
+	// archives, opened by hostsync), rendered on the bootstrap node as MetalK8s imports
+	// them: each mounted at /srv/scality/<id>, its registry include written, and its
+	// mountpoint mounted into the repositories pod. Other nodes ignore them.
+	Solutions []SolutionArchive
+	// Unimported are the archives mk8s mounted on the bootstrap node
+	// (isomount.ReadImported); those that Solutions no longer has are released and their
+	// registry include removed.
+	Unimported []isomount.Imported
+}
+
+// SolutionArchive is what the bootstrap node needs of an imported Solution archive.
+type SolutionArchive struct {
+	// ID is <name>-<version>: the mountpoint /srv/scality/<ID> and the registry
+	// repository <ID>.
+	ID string
+	// ISO is the archive's path on the bootstrap node.
+	ISO string
+	// RegistryInclude is the archive's registry configuration, rendered
+	// (solution.Archive.RegistryInclude).
+	RegistryInclude []byte
+}
+
+// SolutionInclude is the registry include of an archive, as MetalK8s names it.
+func SolutionInclude(id string) string {
+	return RepositoriesConfDir + "/" + id + "-registry-config.inc"
 }
 
 // EtcdStart is the --initial-cluster and --initial-cluster-state of a member. They only
@@ -102,6 +130,12 @@ func Render(site *schema.Site, nodeName string, opts Options) ([]resource.Resour
 		return nil, fmt.Errorf("node %s: not in the site", nodeName)
 	}
 	r := &renderer{site: site, node: node, ver: PlatformVersion(site), etcdStart: opts.Etcd}
+	if node.HasRole(schema.RoleBootstrap) {
+		var err error
+		if r.solutions, r.unimported, err = solutionSets(opts); err != nil {
+			return nil, fmt.Errorf("node %s: %w", nodeName, err)
+		}
+	}
 	if r.etcdStart == nil && node.HasRole(schema.RoleEtcd) {
 		r.etcdStart = FreshEtcd(site, nodeName)
 	}
@@ -121,7 +155,9 @@ func Render(site *schema.Site, nodeName string, opts Options) ([]resource.Resour
 		r.bootstrap()
 	}
 	r.units()
-	out := slices.Concat(r.pkgs, r.dirs, r.files, opts.PKI, r.pods, r.kernel, r.svc)
+	// Archives are mounted before the pod that serves them; released ones go after the
+	// pod that no longer mounts them, their include first (as MetalK8s removes them).
+	out := slices.Concat(r.pkgs, r.dirs, r.mounts, r.files, opts.PKI, r.pods, r.released, r.kernel, r.svc)
 	return out, nil
 }
 
@@ -130,8 +166,34 @@ type renderer struct {
 	node                            *schema.Node
 	ver, repoIP                     string
 	pkgs, dirs, files, pods, kernel []resource.Resource
-	svc                             []resource.Resource
+	svc, mounts, released           []resource.Resource
 	etcdStart                       *EtcdStart
+	solutions                       []SolutionArchive
+	unimported                      []isomount.Imported
+}
+
+// solutionSets checks the archives to import (valid ids and paths, one archive per id)
+// and returns them by id, with the imported archives that are no longer among them.
+func solutionSets(opts Options) ([]SolutionArchive, []isomount.Imported, error) {
+	sols := slices.Clone(opts.Solutions)
+	slices.SortFunc(sols, func(a, b SolutionArchive) int { return strings.Compare(a.ID, b.ID) })
+	want := map[string]bool{}
+	for i, s := range sols {
+		if err := isomount.Validate(s.ID, s.ISO); err != nil {
+			return nil, nil, fmt.Errorf("solution archive %s: %w", s.ISO, err)
+		}
+		if i > 0 && sols[i-1].ID == s.ID {
+			return nil, nil, fmt.Errorf("solution archives %s and %s are both %s: one archive per name and version", sols[i-1].ISO, s.ISO, s.ID)
+		}
+		want[s.ID] = true
+	}
+	var gone []isomount.Imported
+	for _, u := range opts.Unimported {
+		if !want[u.Archive] {
+			gone = append(gone, u)
+		}
+	}
+	return sols, gone, nil
 }
 
 // nodeIP is the node's control-plane address: its SSH host, which validation requires
@@ -577,6 +639,21 @@ func (r *renderer) bootstrap() {
   }
 }
 `, RepositoryPort, r.ver, archive))
+	var solMounts, solVolumes strings.Builder
+	includes := []string{RepositoriesConfig}
+	for _, s := range r.solutions {
+		mp := isomount.Mountpoint(s.ID)
+		r.mounts = append(r.mounts, &isomount.Mount{Archive: s.ID, ISO: s.ISO})
+		r.file(SolutionInclude(s.ID), 0o644, string(s.RegistryInclude))
+		includes = append(includes, SolutionInclude(s.ID))
+		fmt.Fprintf(&solMounts, "    - {name: %s, mountPath: %s, readOnly: true}\n", solutionVolume(s.ID), mp)
+		fmt.Fprintf(&solVolumes, "  - {name: %s, hostPath: {path: %s, type: Directory}}\n", solutionVolume(s.ID), mp)
+	}
+	for _, u := range r.unimported {
+		r.released = append(r.released,
+			&isomount.RemoveFile{Path: SolutionInclude(u.Archive), Why: "archive " + u.ISO + " (" + u.Archive + ") is no longer imported"},
+			&isomount.Release{Archive: u.Archive, ISO: u.ISO})
+	}
 	r.pod("repositories", fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
@@ -598,10 +675,29 @@ spec:
     volumeMounts:
     - {name: conf, mountPath: /etc/nginx/conf.d, readOnly: true}
     - {name: archive, mountPath: %s, readOnly: true}
-  volumes:
-  - {name: conf, hostPath: {path: /var/lib/metalk8s/repositories/conf.d, type: Directory}}
+%s  volumes:
+  - {name: conf, hostPath: {path: %s, type: Directory}}
   - {name: archive, hostPath: {path: %s, type: DirectoryOrCreate}}
-`, r.ver, resource.DigestPlaceholder, r.image("nginx", NginxImageTag), RepositoryPort, archive, archive), RepositoriesConfig)
+%s`, r.ver, resource.DigestPlaceholder, r.image("nginx", NginxImageTag), RepositoryPort, archive, solMounts.String(),
+		RepositoriesConfDir, archive, solVolumes.String()), includes...)
+}
+
+// solutionVolume names the repositories pod's volume of an archive: a DNS label (the
+// id's dots and case folded) made unique by a hash of the id.
+func solutionVolume(id string) string {
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, id)
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return "solution-" + strings.Trim(name, "-") + "-" + resource.SHA256([]byte(id))[:8]
 }
 
 func (r *renderer) units() {

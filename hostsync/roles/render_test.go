@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalk8s/mk8s/hostsync/isomount"
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/schema"
 )
@@ -110,6 +111,107 @@ func TestNoCertificateMaterialIsRendered(t *testing.T) {
 				bytes.Contains(f.Content, []byte("BEGIN")) {
 				t.Errorf("%s renders key material at %s", n, p)
 			}
+		}
+	}
+}
+
+func TestRenderSolutionsOnTheBootstrapNode(t *testing.T) {
+	opts := Options{
+		Solutions: []SolutionArchive{
+			{ID: "example-2.0.0", ISO: "/srv/iso/example-2.0.0.iso", RegistryInclude: []byte("location = /v2/example-2.0.0/ {}\n")},
+			{ID: "example-1.0.0", ISO: "/srv/iso/example-1.0.0.iso", RegistryInclude: []byte("location = /v2/example-1.0.0/ {}\n")},
+		},
+		Unimported: []isomount.Imported{{Archive: "example-1.0.0", ISO: "/srv/iso/example-1.0.0.iso"}, {Archive: "old-0.1", ISO: "/srv/iso/old.iso"}},
+	}
+	rs, err := Render(site(), "node-1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs {
+		switch r.(type) {
+		case *isomount.Mount, *isomount.Release, *isomount.RemoveFile:
+			ids = append(ids, r.ID())
+		case *resource.StaticPod:
+			if strings.HasSuffix(r.ID(), "/repositories.yaml") {
+				ids = append(ids, r.ID())
+			}
+		}
+	}
+	// Mounts (by id) before the pod; the one archive no longer imported released after
+	// it, its include first.
+	want := []string{
+		"ISOMount /srv/scality/example-1.0.0", "ISOMount /srv/scality/example-2.0.0",
+		"StaticPod /etc/kubernetes/manifests/repositories.yaml",
+		"File /var/lib/metalk8s/repositories/conf.d/old-0.1-registry-config.inc", "ISOMount /srv/scality/old-0.1",
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("resources\n got %v\nwant %v", ids, want)
+	}
+	files := byPath(rs)
+	inc := files[SolutionInclude("example-2.0.0")]
+	if inc == nil || inc.Mode != 0o644 || !strings.HasSuffix(string(inc.Content), "location = /v2/example-2.0.0/ {}\n") {
+		t.Fatalf("include of example-2.0.0: %+v", inc)
+	}
+	var pod *resource.StaticPod
+	for _, r := range rs {
+		if p, ok := r.(*resource.StaticPod); ok && strings.HasSuffix(p.Path, "/repositories.yaml") {
+			pod = p
+		}
+	}
+	manifest := string(pod.Content)
+	for _, id := range []string{"example-1.0.0", "example-2.0.0"} {
+		v := solutionVolume(id)
+		if !strings.Contains(manifest, "- {name: "+v+", mountPath: /srv/scality/"+id+", readOnly: true}") ||
+			!strings.Contains(manifest, "- {name: "+v+", hostPath: {path: /srv/scality/"+id+", type: Directory}}") {
+			t.Errorf("repositories.yaml does not mount %s:\n%s", id, manifest)
+		}
+	}
+	if !slices.Equal(pod.ConfigFiles, []string{RepositoriesConfig, SolutionInclude("example-1.0.0"), SolutionInclude("example-2.0.0")}) {
+		t.Errorf("config files %v", pod.ConfigFiles)
+	}
+	// Other nodes do not serve archives.
+	rs, _ = Render(site(), "node-2", opts)
+	for _, r := range rs {
+		if strings.HasPrefix(r.ID(), "ISOMount ") || strings.Contains(r.ID(), "registry-config.inc") {
+			t.Errorf("node-2 renders %s", r.ID())
+		}
+	}
+}
+
+// repositoriesBefore is the sha256 of the repositories manifest of site() as rendered
+// before Solutions (git show 544fcfa).
+const repositoriesBefore = "db07fc472a57424667d30880dde759c7193cd36e1765050b85c600c7eb34cb89"
+
+// Without archives, the repositories pod is what it was before Solutions existed: no
+// restart on upgrade for a site that imports none.
+func TestRenderRepositoriesWithoutSolutions(t *testing.T) {
+	rs, err := Render(site(), "node-1", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if p, ok := r.(*resource.StaticPod); ok && strings.HasSuffix(p.Path, "/repositories.yaml") {
+			if got := resource.SHA256(p.Content); got != repositoriesBefore {
+				t.Fatalf("repositories.yaml changed (sha256 %s):\n%s", got, p.Content)
+			}
+			if !slices.Equal(p.ConfigFiles, []string{RepositoriesConfig}) {
+				t.Fatalf("config files %v", p.ConfigFiles)
+			}
+		}
+	}
+}
+
+func TestRenderRefusesBadArchives(t *testing.T) {
+	for _, c := range []struct {
+		sols []SolutionArchive
+		err  string
+	}{
+		{[]SolutionArchive{{ID: "metalk8s-2.10.0", ISO: "/srv/x.iso"}}, "platform archive's mountpoint"},
+		{[]SolutionArchive{{ID: "a-1", ISO: "/srv/x.iso"}, {ID: "a-1", ISO: "/srv/y.iso"}}, "solution archives /srv/x.iso and /srv/y.iso are both a-1"},
+	} {
+		if _, err := Render(site(), "node-1", Options{Solutions: c.sols}); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("Render(%v) = %v, want %q", c.sols, err, c.err)
 		}
 	}
 }

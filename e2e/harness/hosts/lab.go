@@ -28,7 +28,7 @@ type Options struct {
 	// Subnet is X in 10.213.X.0/24; 0 allocates a free one.
 	Subnet int
 	// Dir holds the lab's state (keys, overlay upper dirs, logs); a new temporary
-	// directory when empty. It must not be under /etc, /var, /root, /opt or /usr/local
+	// directory when empty. It must not be under /etc, /var, /root, /opt, /usr/local or /srv
 	// (the overlays' lower dirs).
 	Dir string
 	// SudoUser, when set, is created on every namespace host with passwordless sudo and

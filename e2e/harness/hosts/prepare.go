@@ -12,12 +12,14 @@ import (
 )
 
 // hostInit runs as PID 1 of the host's new mount, UTS and PID namespaces, inside its
-// network namespace: copy-on-write system directories, private /run and /tmp, then sshd.
+// network namespace: copy-on-write system directories (/srv too, where archives are
+// mounted), private /run and /tmp, then sshd.
 // Arguments: name, state dir, address, optional sudo user.
 const hostInit = `set -e
 mount --make-rprivate /
 hostname "$1"
-for d in etc var root opt usr/local; do
+for d in etc var root opt usr/local srv; do
+  [ -d "/$d" ] || mkdir -p "/$d"
   mkdir -p "$2/upper/$d" "$2/work/$d"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$2/upper/$d,workdir=$2/work/$d" "/$d"
 done
