@@ -16,6 +16,7 @@ import (
 	"github.com/metalk8s/mk8s/hostsync/transport"
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/reconciler/source/config"
 	"github.com/metalk8s/mk8s/reconciler/volumes"
 	"github.com/metalk8s/mk8s/schema"
@@ -36,6 +37,19 @@ type hostFlags struct {
 	renewBefore float64
 	restoreCA   bool
 	recreateCA  bool
+	// archives opens the site's Solution archives, once per change of their file, for
+	// every user of the process (see openArchive).
+	archives *solution.Cache
+}
+
+// openArchive is the process's one Solution archive opener: the host half (the
+// bootstrap node's mounts and registry includes) and the pipeline share its cache,
+// so that an archive is read and hashed once per change of its file, not per use.
+func (f *hostFlags) openArchive() solution.OpenFunc {
+	if f.archives == nil {
+		f.archives = solution.NewCache(solution.Open)
+	}
+	return f.archives.Open
 }
 
 func (f *hostFlags) register(cmd *cobra.Command) {
@@ -66,7 +80,8 @@ func (f *hostFlags) registerRecovery(cmd *cobra.Command) {
 // planOptions are the flags as the host half's options: how the nodes are reached and
 // what may be done on them.
 func (f *hostFlags) planOptions() (hostsync.PlanOptions, error) {
-	po := hostsync.PlanOptions{TrustOnFirstUse: f.trustOnFirstUse, HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout}
+	po := hostsync.PlanOptions{TrustOnFirstUse: f.trustOnFirstUse, HostConcurrency: f.concurrency, HostTimeout: f.hostTimeout,
+		OpenArchive: f.openArchive()}
 	if f.concurrency < 1 {
 		return po, fmt.Errorf("--host-concurrency %d: must be at least 1", f.concurrency)
 	}

@@ -22,9 +22,23 @@ func Build(t testing.TB, dir string, s Spec) string {
 // BuildAt is Build to a given path.
 func BuildAt(t testing.TB, path string, s Spec) string {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "root")
+	if err := Write(path, s); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Write builds the archive s describes at path with xorriso, outside a test (the
+// sandbox of the demo); the tree is staged in a temporary directory, removed after.
+func Write(path string, s Spec) error {
+	stage, err := os.MkdirTemp("", "mk8s-solutioniso-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	root := filepath.Join(stage, "root")
 	if err := WriteTree(root, s); err != nil {
-		t.Fatalf("solution archive tree: %v", err)
+		return fmt.Errorf("solution archive tree: %w", err)
 	}
 	volumeID := s.VolumeID
 	if volumeID == "" {
@@ -42,9 +56,9 @@ func BuildAt(t testing.TB, path string, s Spec) string {
 	args = append(args, "-l", "-iso-level", "3", "-uid", "0", "-gid", "0",
 		"-input-charset", "utf-8", "-output-charset", "utf-8", "-V", volumeID, "-o", path, root)
 	if out, err := exec.Command("xorriso", args...).CombinedOutput(); err != nil {
-		t.Fatalf("xorriso %v: %v\n%s", args, err, out)
+		return fmt.Errorf("xorriso %v: %w\n%s", args, err, out)
 	}
-	return path
+	return nil
 }
 
 // WriteTree writes the archive's file tree under root (which must not exist).
