@@ -12,6 +12,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/schema"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
@@ -77,6 +78,12 @@ type Options struct {
 	// typically (*secrets.Identities).Decrypt; nil when the reconciler has no age
 	// identity, in which case a site holding an encrypted value is not rendered.
 	Decrypt render.DecryptFunc
+
+	// OpenArchive opens and validates a Solution archive (solution.Open, possibly
+	// behind a cache). Every archive of solutions.yaml is opened before anything is
+	// touched, hosts included, and one that cannot be opened refuses the revision with
+	// a diagnostic. Nil is an error for a site that imports archives.
+	OpenArchive solution.OpenFunc
 
 	// Logger receives progress at info level; nil discards.
 	Logger *slog.Logger

@@ -17,6 +17,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/schema"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
@@ -186,9 +187,11 @@ func locate(err error, site *schema.Site) error {
 // pipeline is what prepare hands to Reconcile and Plan.
 type pipeline struct {
 	site *schema.Site
-	objs []*unstructured.Unstructured
-	mgr  *objects.Manager
-	log  *slog.Logger
+	// archives are the Solution archives of the site, opened, by path.
+	archives map[string]*solution.Archive
+	objs     []*unstructured.Unstructured
+	mgr      *objects.Manager
+	log      *slog.Logger
 }
 
 // prepare loads, validates and renders, and connects to the cluster when objects are
@@ -216,19 +219,27 @@ func prepare(ctx context.Context, opts Options) (*pipeline, Result, error) {
 		return nil, res, err
 	}
 	p.site = site
+	// The archives first: the host half serves their images, the object half deploys
+	// their operators, and neither may start on a site whose archives are not all there.
+	p.archives, diags, err = openArchives(ctx, site, opts.OpenArchive)
+	res.Diagnostics = append(res.Diagnostics, diags...)
+	if err != nil {
+		return nil, res, fmt.Errorf("solutions: %w", err)
+	}
 	if opts.HostsOnly {
 		return p, res, nil
 	}
 	if opts.Kube == nil {
 		return nil, res, errors.New("objects: no cluster configuration (--kubeconfig)")
 	}
-	p.objs, err = render.Objects(site, render.Options{SiteName: opts.SiteName, Decrypt: opts.Decrypt})
+	p.objs, err = render.Objects(site, render.Options{SiteName: opts.SiteName, Decrypt: opts.Decrypt, Archives: p.archives})
 	if err != nil {
-		var se *render.SecretsError
-		if errors.As(err, &se) {
-			// Reported like validation errors (file, line, field), which they are to
+		var located interface{ Diagnostics() diag.List }
+		if errors.As(err, &located) {
+			// Secrets that cannot be decrypted, Solutions that cannot be deployed:
+			// reported like validation errors (file, line, field), which they are to
 			// whoever reads -o json.
-			res.Diagnostics = append(res.Diagnostics, se.List...)
+			res.Diagnostics = append(res.Diagnostics, located.Diagnostics()...)
 		}
 		return nil, res, fmt.Errorf("render: %w", err)
 	}

@@ -368,9 +368,9 @@ func (l *loader) solutionsConfig(dc *docCheck) {
 func (l *loader) environment(dc *docCheck) {
 	d := dc.doc.Data
 	e := Environment{Source: dc.doc.Source, Name: strAt(d, "metadata", "name"), Description: strAt(d, "spec", "description")}
-	for _, n := range listAt(d, "spec", "namespaces") {
+	for i, n := range listAt(d, "spec", "namespaces") {
 		nm, _ := n.(map[string]any)
-		e.Namespaces = append(e.Namespaces, EnvironmentNamespace{Name: strAt(nm, "name"), Solutions: stringMap(nm["solutions"])})
+		e.Namespaces = append(e.Namespaces, EnvironmentNamespace{Name: strAt(nm, "name"), Solutions: stringMap(nm["solutions"]), Index: i})
 	}
 	l.site.Environments = append(l.site.Environments, e)
 }

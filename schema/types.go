@@ -287,6 +287,9 @@ type Environment struct {
 type EnvironmentNamespace struct {
 	Name      string            `json:"name"`
 	Solutions map[string]string `json:"solutions,omitempty"` // solution name -> version
+	// Index is the namespace's position in spec.namespaces as the document writes it
+	// (Namespaces is sorted by name), so that a diagnostic names the field it came from.
+	Index int `json:"-"`
 }
 
 // Manifest is any other Kubernetes object found under manifests/, applied as is.

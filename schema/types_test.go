@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -85,6 +86,11 @@ func TestFullSite(t *testing.T) {
 	}
 	if e := site.Environments[0]; e.Name != "prod" || e.Namespaces[0].Name != "prod-a" || e.Namespaces[1].Solutions["example-solution"] != "1.0.0" {
 		t.Errorf("environment = %+v (namespaces sorted by name)", e)
+	}
+	// Sorted, each namespace still knows where the document writes it.
+	if e := site.Environments[0]; e.Namespaces[0].Index != 1 || e.Namespaces[1].Index != 0 ||
+		e.Source.LineOf(fmt.Sprintf("spec.namespaces[%d].name", e.Namespaces[0].Index)) != 11 {
+		t.Errorf("environment namespaces lost their document index: %+v", e.Namespaces)
 	}
 	if len(site.Manifests) != 2 || site.Manifests[0].Kind != "ClusterRoleBinding" || site.Manifests[1].Kind != "PrometheusRule" ||
 		site.Manifests[1].Namespace != "metalk8s-monitoring" || site.Manifests[1].Source.File != "manifests/rule.cue" {

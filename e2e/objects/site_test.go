@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
@@ -31,8 +32,11 @@ func resourceVersions(t *testing.T, env *kubeenv.Env) map[string]string {
 	c := newClient(t, env)
 	out := map[string]string{}
 	for _, e := range inv.Entries {
-		parts := strings.Split(e.ID, "_") // ns_name_group_Kind
-		ns, name, group, kind := parts[0], strings.Join(parts[1:len(parts)-2], "_"), parts[len(parts)-2], parts[len(parts)-1]
+		md, err := object.ParseObjMetadata(e.ID) // ns_name_group_Kind, ':' in a name as "__"
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, name, group, kind := md.Namespace, md.Name, md.GroupKind.Group, md.GroupKind.Kind
 		apiVersion := e.Version
 		if group != "" {
 			apiVersion = group + "/" + e.Version

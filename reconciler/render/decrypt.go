@@ -28,6 +28,9 @@ func (e *SecretsError) Error() string {
 	return "encrypted credentials cannot be decrypted; nothing was changed:\n" + strings.Join(lines, "\n")
 }
 
+// Diagnostics are the errors, for the reconciler's Result.Diagnostics.
+func (e *SecretsError) Diagnostics() diag.List { return e.List }
+
 // decryptSite returns a shallow copy of the site whose service overrides hold the
 // plaintext of their encrypted credentials, so that the ConfigMaps and the effective
 // configuration (and its digest) depend on the secrets, not on their ciphertexts: the

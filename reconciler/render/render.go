@@ -17,6 +17,7 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/schema"
 	"github.com/metalk8s/mk8s/schema/diag"
 )
@@ -40,6 +41,16 @@ type Options struct {
 	// is annotated. Nil means the reconciler has no identity: a site with an encrypted
 	// value then fails to render (a *SecretsError).
 	Decrypt DecryptFunc
+	// Archives are the Solution archives of solutions.yaml, opened and validated
+	// (solution.Open), keyed by their path as solutions.yaml writes it. Every archive
+	// the site lists must be there, unless WithoutArchives; the problems of the
+	// Solutions of a site are a *SolutionsError.
+	Archives map[string]*solution.Archive
+	// WithoutArchives renders a site whose archives were not read (mk8s validate, a
+	// review on a machine without them): the objects derived from archives (the
+	// metalk8s-solutions ConfigMap, CRDs, operators) are left out and nothing that
+	// needs an archive is checked.
+	WithoutArchives bool
 }
 
 // Objects renders the desired objects of a site, sorted by group, kind, namespace and
@@ -100,7 +111,7 @@ type renderer struct {
 }
 
 func (r *renderer) all() error {
-	for _, step := range []func() error{r.nodes, r.volumes, r.storageClasses, r.services, r.environments, r.manifests} {
+	for _, step := range []func() error{r.nodes, r.volumes, r.storageClasses, r.services, r.environments, r.solutions, r.manifests} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -365,8 +376,8 @@ func (r *renderer) services() error {
 
 func (r *renderer) environments() error {
 	for _, env := range r.site.Environments {
-		for i, ns := range env.Namespaces {
-			from := fromDoc(env.Source, fmt.Sprintf("spec.namespaces[%d].name", i))
+		for _, ns := range env.Namespaces {
+			from := fromDoc(env.Source, fmt.Sprintf("spec.namespaces[%d].name", ns.Index))
 			ann := map[string]string{}
 			if env.Description != "" {
 				ann[schema.EnvironmentDescriptionAnnot] = env.Description
@@ -398,22 +409,32 @@ func (r *renderer) environments() error {
 
 func (r *renderer) manifests() error {
 	for _, m := range r.site.Manifests {
-		obj, err := deepCopyJSON(m.Object)
+		obj, err := desiredCopy(m.Object)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where(m.Source), err)
 		}
-		// Server-managed fields have no place in a desired object.
-		if md, ok := obj["metadata"].(map[string]any); ok {
-			for _, k := range []string{"resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink"} {
-				delete(md, k)
-			}
-		}
-		delete(obj, "status")
 		if err := r.add(obj, fromDoc(m.Source, "metadata.name")); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// desiredCopy copies an object written by someone else (a manifest, a document of a
+// Solution archive) without the fields the server manages, which have no place in a
+// desired object.
+func desiredCopy(in map[string]any) (map[string]any, error) {
+	obj, err := deepCopyJSON(in)
+	if err != nil {
+		return nil, err
+	}
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		for _, k := range []string{"resourceVersion", "uid", "generation", "creationTimestamp", "managedFields", "selfLink"} {
+			delete(md, k)
+		}
+	}
+	delete(obj, "status")
+	return obj, nil
 }
 
 // Digest is "sha256:<hex>" of the canonical JSON of v (map keys sorted).
@@ -486,9 +507,10 @@ func Check(site *schema.Site) diag.List {
 	if site == nil {
 		return out
 	}
-	// Validation does not decrypt (it has no identity): ciphertexts are kept as they are.
+	// Validation does not decrypt (it has no identity): ciphertexts are kept as they are;
+	// nor does it read Solution archives: what they render is the reconciler's check.
 	keep := func(v string) (string, error) { return v, nil }
-	_, err := Objects(site, Options{SiteName: "validate", Decrypt: keep})
+	_, err := Objects(site, Options{SiteName: "validate", Decrypt: keep, WithoutArchives: true})
 	var de *DuplicateError
 	switch {
 	case err == nil:

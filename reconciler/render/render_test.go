@@ -393,6 +393,13 @@ func TestCheckReportsDuplicatesWithTheirPlace(t *testing.T) {
 	if len(ds) != 1 || ds[0].File != "environments/staging.yaml" || ds[0].Field != "spec.namespaces[0].name" {
 		t.Errorf("environment namespace of the platform: %v", ds)
 	}
+	// The namespaces of an environment are sorted by name; the field is named as written.
+	unsorted := "apiVersion: solutions.metalk8s.scality.com/v1alpha1\nkind: Environment\nmetadata:\n  name: staging\n" +
+		"spec:\n  namespaces:\n    - name: zz-staging\n    - name: metalk8s-ui\n"
+	ds = Check(loadWith(t, map[string]*string{"environments/staging.yaml": &unsorted}))
+	if len(ds) != 1 || ds[0].Field != "spec.namespaces[1].name" || ds[0].Line != 8 {
+		t.Errorf("environment namespace of the platform, second in its file: %v", ds)
+	}
 	if ds := Check(loadEdited(t, nil)); len(ds) != 0 {
 		t.Errorf("site-example: %v", ds)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
 	"github.com/metalk8s/mk8s/hostsync"
@@ -16,6 +15,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/reconciler/source/gitfs"
 	"github.com/metalk8s/mk8s/reconciler/source/verify"
 	"github.com/metalk8s/mk8s/schema"
@@ -44,6 +44,11 @@ type Options struct {
 	Decrypt render.DecryptFunc
 	// Live, when set, plans To against the cluster and reports its drift from From.
 	Live *LiveOptions
+	// OpenArchive opens the Solution archives the revisions import (solution.Open).
+	// Offline, an archive it cannot open (or no OpenArchive: a CI runner has no ISO)
+	// leaves the objects of Solutions out of the comparison, with a skipped entry naming
+	// the archive; live, the plan needs them as a reconcile does.
+	OpenArchive solution.OpenFunc
 }
 
 // LiveOptions reach the cluster and, optionally, the hosts.
@@ -171,17 +176,23 @@ func Plan(ctx context.Context, opts Options) (*Result, error) {
 	if decrypt == nil {
 		decrypt = ciphertextDigest
 	}
-	fromObjs, err := renderObjects(fromSite, opts.SiteName, decrypt)
+	archives, unread, err := openArchives(ctx, opts.OpenArchive, fromSite, toSite)
+	if err != nil {
+		return res, err
+	}
+	ro := render.Options{SiteName: opts.SiteName, Decrypt: decrypt, Archives: archives, WithoutArchives: len(unread) > 0}
+	fromObjs, err := render.Objects(fromSite, ro)
 	if err != nil {
 		return res, renderError("--from "+opts.From, &res.Diagnostics.From, err)
 	}
-	toObjs, err := renderObjects(toSite, opts.SiteName, decrypt)
+	toObjs, err := render.Objects(toSite, ro)
 	if err != nil {
 		return res, renderError("--to "+opts.To, &res.Diagnostics.To, err)
 	}
 	if res.Objects, err = objects.Compare(fromObjs, toObjs); err != nil {
 		return res, err
 	}
+	res.Objects = append(res.Objects, unread...)
 	if res.Hosts, err = hostsync.Compare(fromSite, toSite, hostsync.CompareOptions{}); err != nil {
 		return res, fmt.Errorf("hosts: %w", err)
 	}
@@ -195,7 +206,7 @@ func planLive(ctx context.Context, res *Result, fromSite, toSite *schema.Site, o
 	lo := opts.Live
 	base := reconciler.Options{SiteName: opts.SiteName, Kube: lo.Kube, Hosts: lo.Hosts, ObjectsOnly: lo.Hosts == nil,
 		Volumes:       lo.Volumes,
-		AllowPruneAll: lo.AllowPruneAll, Decrypt: opts.Decrypt}
+		AllowPruneAll: lo.AllowPruneAll, Decrypt: opts.Decrypt, OpenArchive: opts.OpenArchive}
 	planOf := func(site *schema.Site) (reconciler.Result, error) {
 		o := base
 		o.Site = site
@@ -280,22 +291,15 @@ func invalid(d Diagnostics, from, to bool) error {
 }
 
 // renderError reports a render refused for a located reason (an encrypted credential
-// the given key cannot read) as diagnostics of that revision, like validation errors.
+// the given key cannot read, a version of a Solution that is not imported) as
+// diagnostics of that revision, like validation errors.
 func renderError(which string, diags *diag.List, err error) error {
-	var se *render.SecretsError
-	if errors.As(err, &se) {
-		*diags = append(*diags, se.List...)
+	var located interface{ Diagnostics() diag.List }
+	if errors.As(err, &located) {
+		*diags = append(*diags, located.Diagnostics()...)
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, which, err)
 	}
 	return fmt.Errorf("%s: %w", which, err)
-}
-
-func renderObjects(site *schema.Site, name string, decrypt render.DecryptFunc) ([]*unstructured.Unstructured, error) {
-	objs, err := render.Objects(site, render.Options{SiteName: name, Decrypt: decrypt})
-	if err != nil {
-		return nil, err
-	}
-	return objs, nil
 }
 
 // ciphertextDigest stands in for decryption in a review without the reconciler's key:
