@@ -52,7 +52,7 @@ func (f *pipelineFlags) register(cmd *cobra.Command) {
 func (f *pipelineFlags) options(g *globals) (reconciler.Options, error) {
 	opts := reconciler.Options{
 		Dir: f.dir, SiteName: f.siteName, ObjectsOnly: f.objectsOnly, HostsOnly: f.hostsOnly,
-		AllowPruneAll: f.allowPruneAll, Logger: g.logger(),
+		AllowPruneAll: f.allowPruneAll, Logger: g.logger(), OpenArchive: f.hosts.openArchive(),
 	}
 	if f.objectsOnly && f.hostsOnly {
 		return opts, errors.New("--objects-only and --hosts-only exclude each other")

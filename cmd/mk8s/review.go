@@ -64,7 +64,9 @@ func runReview(cmd *cobra.Command, g *globals, f *pipelineFlags, rf *reviewFlags
 	if cmd.Flags().Changed("dir") {
 		return fail(errors.New("--dir and --repo exclude each other"))
 	}
-	opts := review.Options{Repo: rf.repo, From: rf.from, To: rf.to, SiteName: f.siteName}
+	// Archives this machine cannot read are reported, not fatal, offline: a CI runner
+	// has no Solution ISO.
+	opts := review.Options{Repo: rf.repo, From: rf.from, To: rf.to, SiteName: f.siteName, OpenArchive: f.hosts.openArchive()}
 	if rf.trustConfig != "" {
 		cfg, diags := config.Load(rf.trustConfig)
 		if diags.HasErrors() {

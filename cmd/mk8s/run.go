@@ -18,6 +18,7 @@ import (
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/reconciler/secrets"
+	"github.com/metalk8s/mk8s/reconciler/solution"
 	"github.com/metalk8s/mk8s/reconciler/source"
 	"github.com/metalk8s/mk8s/reconciler/source/config"
 	"github.com/metalk8s/mk8s/reconciler/source/verify"
@@ -111,7 +112,8 @@ func runDaemon(ctx context.Context, g *globals, f runFlags) error {
 	if watch == "" && !f.noWatch && config.URLKind(cfg.Source.URL) == config.KindLocal {
 		watch = strings.TrimPrefix(cfg.Source.URL, "file://")
 	}
-	p := &sitePipeline{src: src, ref: cfg.Source.Ref, kube: kube, site: f.site, objectsOnly: f.objectsOnly, log: g}
+	p := &sitePipeline{src: src, ref: cfg.Source.Ref, kube: kube, site: f.site, objectsOnly: f.objectsOnly, log: g,
+		openArchive: f.hosts.openArchive()}
 	if cfg.Secrets != nil {
 		// Loaded once, at start: a key readable by others is refused before anything runs.
 		ids, err := secrets.LoadIdentityFile(cfg.Secrets.AgeIdentityFile)
@@ -164,6 +166,9 @@ type sitePipeline struct {
 	hosts reconciler.HostReconciler
 	// volumes is the Volumes phase; nil with --objects-only.
 	volumes reconciler.VolumeReconciler
+	// openArchive opens the site's Solution archives, through the cache the host half
+	// shares: an ISO is read again only when its file changed.
+	openArchive solution.OpenFunc
 	// decrypt reads the site's encrypted credentials; nil without secrets.ageIdentityFile.
 	decrypt render.DecryptFunc
 	log     *globals
@@ -201,7 +206,7 @@ func (p *sitePipeline) reconcile(ctx context.Context, trig daemon.Trigger) (daem
 	}
 	res, err := reconciler.Reconcile(ctx, reconciler.Options{
 		FS: rev.FS, SiteName: p.site, Kube: p.kube, Hosts: p.hosts, Volumes: p.volumes, ObjectsOnly: p.objectsOnly, Wait: true, Logger: p.log.logger(),
-		Decrypt: p.decrypt,
+		Decrypt: p.decrypt, OpenArchive: p.openArchive,
 	})
 	out.Hosts, out.Objects, out.Volumes, out.Certificates = res.Hosts, res.Objects, res.Volumes, res.Certificates
 	// A Volume's storage is part of its node's state.
