@@ -201,8 +201,9 @@ func TestVolumeSparseXFS(t *testing.T) {
 
 // A raw device (a loop device of the machine, seen by the host through the shared
 // /dev): formatted ext4 with the Volume's UID, unchanged the second time, wiped when
-// released. A device that holds someone else's filesystem is neither formatted nor
-// wiped: apply fails naming the node and the device, and not a byte changes.
+// released. A device that holds someone else's filesystem is neither formatted (apply
+// fails naming the node and the device) nor wiped (its release skips it), and not a
+// byte changes.
 func TestVolumeRawDevice(t *testing.T) {
 	ctx := testCtx(t)
 	l := startLab(t, ctx, hosts.Options{Hosts: 1})
@@ -251,23 +252,27 @@ func TestVolumeRawDevice(t *testing.T) {
 	before := sha256File(t, otherFile)
 	foreign := spec
 	foreign.DevicePath = other
-	for _, render := range []hostsync.RenderFunc{hostsync.VolumeRender(foreign), hostsync.VolumeReleaseRender(foreign)} {
-		res, err := volumeConverge(t, ctx, l, site, render)
-		if err == nil || !strings.Contains(err.Error(), "node-1") {
-			t.Fatalf("foreign device: apply error %v, want one naming node-1", err)
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeRender(foreign))
+	if err == nil || !strings.Contains(err.Error(), "node-1") {
+		t.Fatalf("foreign device: apply error %v, want one naming node-1", err)
+	}
+	var failed []change.Entry
+	for _, e := range res {
+		if e.Action == change.Failed {
+			failed = append(failed, e)
 		}
-		var failed []change.Entry
-		for _, e := range res {
-			if e.Action == change.Failed {
-				failed = append(failed, e)
-			}
-		}
-		if len(failed) != 1 || failed[0].Host != "node-1" || !strings.Contains(failed[0].Message, other) || !strings.Contains(failed[0].Message, foreignUID) {
-			t.Fatalf("foreign device: %v", res)
-		}
-		if after := sha256File(t, otherFile); after != before {
-			t.Fatalf("foreign device changed: %s -> %s", before, after)
-		}
+	}
+	if len(failed) != 1 || failed[0].Host != "node-1" || !strings.Contains(failed[0].Message, other) || !strings.Contains(failed[0].Message, foreignUID) {
+		t.Fatalf("foreign device: %v", res)
+	}
+	// Released (the Volume that was refused is removed): nothing of the Volume's is
+	// there, so nothing is wiped, and the release does not block the Volume's deletion.
+	res, err = volumeConverge(t, ctx, l, site, hostsync.VolumeReleaseRender(foreign))
+	if e := entryOf(t, res, "Wipe "+other); err != nil || e.Action != change.Skipped || !strings.Contains(e.Message, foreignUID) {
+		t.Fatalf("release of the foreign device: %v %v", err, res)
+	}
+	if after := sha256File(t, otherFile); after != before {
+		t.Fatalf("foreign device changed: %s -> %s", before, after)
 	}
 
 	// A device that does not exist.

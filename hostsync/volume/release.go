@@ -74,7 +74,7 @@ func (w *Wipe) Decide(facts string, _ *resource.Context) resource.Step {
 	case p.absent, p.empty():
 		return resource.Step{Action: change.Unchanged}
 	case p.notBlock:
-		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)}
+		return resource.Step{Action: change.Skipped, Message: fmt.Sprintf("%s is not a block device: nothing of volume %s to wipe there", s.DevicePath, s.Name)}
 	case s.Mode == ModeBlock && p.ours(s):
 		d := resource.Q(s.DevicePath)
 		// The partition is checked again when the step runs; the kernel forgets the
@@ -92,8 +92,12 @@ func (w *Wipe) Decide(facts string, _ *resource.Context) resource.Step {
 				d, fail(fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.DevicePath)), resource.Q(s.UID),
 				fail(fmt.Sprintf("volume %s: %s no longer holds the Volume's filesystem; not wiping it", s.Name, s.DevicePath)))}
 	}
-	return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s holds %s, not the Volume's (UUID %s); refusing to wipe it",
-		s.Name, s.DevicePath, p.describe(), s.UID)}
+	// Not the Volume's (it never was: the Volume failed to be prepared on a device
+	// holding someone's data; or someone reused the device since): nothing of the
+	// Volume's is there to release, and nothing is touched. Refusing would keep the
+	// Volume Terminating for ever.
+	return resource.Step{Action: change.Skipped, Message: fmt.Sprintf("%s holds %s, not volume %s's (UUID %s): left untouched",
+		s.DevicePath, p.describe(), s.Name, s.UID)}
 }
 
 // InfoScript prints what ParseInfo needs of a prepared volume: its device, the UUID

@@ -172,7 +172,9 @@ func TestRelease(t *testing.T) {
 	if s := decide(w, "device=/dev/sdb\nUUID="+uid+"\nTYPE=ext4\nblkid=0"); s.Action != change.Deleted || !strings.Contains(s.Script, "wipefs -q -a /dev/sdb") {
 		t.Errorf("ours: %+v", s)
 	}
-	if s := decide(w, "device=/dev/sdb\nUUID=other\nTYPE=ext4\nblkid=0"); s.Action != change.Failed || s.Script != "" || !strings.Contains(s.Message, "refusing to wipe") {
+	// Someone else's filesystem: nothing of the Volume's to release, nothing touched,
+	// and the release is not blocked.
+	if s := decide(w, "device=/dev/sdb\nUUID=other\nTYPE=ext4\nblkid=0"); s.Action != change.Skipped || s.Script != "" || !strings.Contains(s.Message, "left untouched") {
 		t.Errorf("foreign: %+v", s)
 	}
 	if s := decide(w, "device=/dev/sdb\nblkid=2"); s.Action != change.Unchanged {
@@ -265,7 +267,7 @@ func TestPartitionDecide(t *testing.T) {
 	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+uid); s.Action != change.Deleted || !strings.Contains(s.Script, "wipefs -q -a /dev/sdb") {
 		t.Errorf("release ours: %+v", s)
 	}
-	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555"); s.Action != change.Failed || s.Script != "" {
+	if s := decide(rs[0], "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555"); s.Action != change.Skipped || s.Script != "" {
 		t.Errorf("release foreign: %+v", s)
 	}
 }
