@@ -245,7 +245,9 @@ func (p *sitePipeline) revision(commit string) string {
 
 func classify(err error, res reconciler.Result) string {
 	switch {
-	case errors.Is(err, reconciler.ErrInvalidSite):
+	case errors.Is(err, reconciler.ErrInvalidSite), len(res.Diagnostics.Errors()) > 0:
+		// Bad input located in the repository (or in what it names: a Solution archive,
+		// an encrypted value): the revision is refused as an invalid one.
 		return status.ReasonValidationFailed
 	case errors.Is(err, objects.ErrPruneAll):
 		return status.ReasonPruneRefused

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalk8s/mk8s/hostsync/volume"
@@ -373,8 +375,9 @@ func (m *Manager) listVolumes(ctx context.Context) ([]*unstructured.Unstructured
 	list.SetAPIVersion(schema.APIVersionVolume)
 	list.SetKind(schema.KindVolume + "List")
 	if err := m.client.List(ctx, list, client.MatchingLabels(render.OwnershipLabels(m.site))); err != nil {
-		if apierrors.IsNotFound(err) || strings.Contains(err.Error(), "no matches for kind") {
-			return nil, nil // no Volume CRD yet: nothing to do
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) || discovery.IsGroupDiscoveryFailedError(err) ||
+			strings.Contains(err.Error(), "no matches for") {
+			return nil, nil // no Volume CRD yet (a first install): no live Volume
 		}
 		return nil, fmt.Errorf("listing Volumes: %w", err)
 	}

@@ -107,6 +107,13 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	for i, n := range InitialNodes {
 		s.Nodes[n] = s.Lab.Hosts[i]
 	}
+	// The bootstrap node mounts the Solution archives the site imports (with the
+	// kernel's iso9660, or fuseiso where the kernel has none: hosts.ISO9660).
+	how, err := s.Lab.ISO9660(ctx, s.Nodes["bootstrap"])
+	if err != nil {
+		return s, err
+	}
+	s.logf("the bootstrap node mounts ISO images with the %s iso9660 driver", how)
 	s.logf("making the site signing key and the reconciler config")
 	s.SigningKey, s.Principal = filepath.Join(dir, "keys", "site-signing"), "ops@demo.mk8s.invalid"
 	if err := os.MkdirAll(filepath.Dir(s.SigningKey), 0o700); err != nil {

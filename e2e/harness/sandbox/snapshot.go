@@ -53,7 +53,7 @@ func (s *Sandbox) ObjectVersions(ctx context.Context, site *status.Site) (map[st
 
 // ManagedHostDirs are the directories where mk8s writes on a host.
 var ManagedHostDirs = []string{"/etc/kubernetes", "/etc/containerd", "/etc/crictl.yaml", "/etc/systemd/system",
-	"/etc/sysctl.d", "/etc/modules-load.d", "/etc/yum.repos.d", "/var/lib/kubelet", "/var/lib/metalk8s"}
+	"/etc/sysctl.d", "/etc/modules-load.d", "/etc/yum.repos.d", "/var/lib/kubelet", "/var/lib/metalk8s", "/etc/fstab"}
 
 // HostFiles maps every file under ManagedHostDirs on h to "sha256 mode mtime-ns inode":
 // equal snapshots mean nothing was written, not even the same bytes again.
