@@ -300,7 +300,7 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 	od, hd := sandbox.Diff(objBefore, objAfter), sandbox.Diff(hostBefore, hostAfter)
 	d.say("last applied revision: %s (still the signed change)", refused.Status.LastAppliedRevision)
 	d.say("managed objects: %d, resourceVersions changed: %d", len(objAfter), len(od))
-	d.say("files under mk8s' directories on %d hosts: %d, changed (checksum, mode, mtime, inode): %d", len(sb.Nodes), len(hostAfter), len(hd))
+	d.say("files under mk8s' directories on %d hosts: %d, changed (checksum, mode, mtime, inode; sparse volume files by mode, mtime, inode): %d", len(sb.Nodes), len(hostAfter), len(hd))
 	if refused.Status.LastAppliedRevision != sandbox.Revision(second) || len(od) > 0 || len(hd) > 0 {
 		return fmt.Errorf("the refused revision changed something: applied %s, objects %v, hosts %v",
 			refused.Status.LastAppliedRevision, od, hd)

@@ -50,8 +50,8 @@ func startDaemon(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, o sandb
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon %d log:\n%s", d.PID, d.Tail(60))
+		if t.Failed() || os.Getenv("MK8S_DEBUG_DAEMON") != "" {
+			t.Logf("daemon %d log:\n%s", d.PID, d.Tail(200))
 		}
 	})
 	return d

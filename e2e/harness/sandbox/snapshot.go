@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalk8s/mk8s/e2e/harness/hosts"
+	"github.com/metalk8s/mk8s/hostsync/volume"
 	"github.com/metalk8s/mk8s/reconciler/status"
 )
 
@@ -55,12 +56,15 @@ func (s *Sandbox) ObjectVersions(ctx context.Context, site *status.Site) (map[st
 var ManagedHostDirs = []string{"/etc/kubernetes", "/etc/containerd", "/etc/crictl.yaml", "/etc/systemd/system",
 	"/etc/sysctl.d", "/etc/modules-load.d", "/etc/yum.repos.d", "/var/lib/kubelet", "/var/lib/metalk8s", "/etc/fstab"}
 
-// HostFiles maps every file under ManagedHostDirs on h to "sha256 mode mtime-ns inode":
-// equal snapshots mean nothing was written, not even the same bytes again.
+// HostFiles maps every file under ManagedHostDirs on h to "sha256 mode mtime-ns inode"
+// ("mode mtime-ns inode" for the sparse files of Volumes): equal snapshots mean nothing
+// was written, not even the same bytes again.
 func (s *Sandbox) HostFiles(ctx context.Context, h *hosts.Host) (map[string]string, error) {
+	// The sparse files of Volumes (gigabytes, mostly holes) are compared by their
+	// mode, mtime and inode only: hashing them would read every hole.
 	script := "cd / && find " + strings.Join(ManagedHostDirs, " ") +
 		" -xdev -type f -printf '%p %m %T@ %i\\n' 2>/dev/null | sort; echo ---; find " + strings.Join(ManagedHostDirs, " ") +
-		" -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum"
+		" -xdev -path " + volume.SparseDir + " -prune -o -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum"
 	out, err := s.Lab.Run(ctx, h, script)
 	if err != nil {
 		return nil, err
