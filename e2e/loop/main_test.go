@@ -61,7 +61,8 @@ func waitApplied(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, commit 
 	t.Helper()
 	site, err := sb.WaitApplied(ctx, 4*time.Minute, commit)
 	if err != nil {
-		t.Fatal(err)
+		st, _ := sb.MK8s(ctx, "status")
+		t.Fatalf("%v\nmk8s status:\n%s", err, st)
 	}
 	return site
 }

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -70,11 +71,11 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 	}
 	startDaemon(t, ctx, sb, sandbox.DaemonOptions{})
 	waitApplied(t, ctx, sb, head(t, ctx, sb))
-	v1, err := sb.SolutionISO("1.0.0")
+	v1, err := sb.SolutionISO(ctx, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2, err := sb.SolutionISO("2.0.0")
+	v2, err := sb.SolutionISO(ctx, "2.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 	// Refused revisions: nothing applied, on the hosts or in the API.
 	before := takeSnapshot(t, ctx, sb)
 	mounts := hostRun(t, ctx, sb, "bootstrap", "findmnt -n -l -o TARGET,SOURCE | grep /srv/scality || true")
-	refuse := func(name, wantMsg string, mutate func()) {
+	refuse := func(name string, mutate func(), wantMsgs ...string) {
 		t.Run(name, func(t *testing.T) {
 			mutate()
 			c := commitPush(t, ctx, sb, true, name)
@@ -154,8 +155,10 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ready := site.Status.Condition(status.ConditionReady); ready == nil || !strings.Contains(ready.Message, wantMsg) {
-				t.Errorf("Ready condition %+v, want a message containing %q", ready, wantMsg)
+			for _, want := range wantMsgs {
+				if ready := site.Status.Condition(status.ConditionReady); ready == nil || !strings.Contains(ready.Message, want) {
+					t.Errorf("Ready condition %+v, want a message containing %q", ready, want)
+				}
 			}
 			before.assertSame(t, takeSnapshot(t, ctx, sb))
 			if m := hostRun(t, ctx, sb, "bootstrap", "findmnt -n -l -o TARGET,SOURCE | grep /srv/scality || true"); m != mounts {
@@ -169,8 +172,7 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 			}
 		})
 	}
-	refuse("forbidden role", "escalate", func() {
-		bad, err := sb.SolutionISOWithRole("3.0.0", `apiVersion: rbac.authorization.k8s.io/v1
+	badVerb, err := sb.SolutionISOWithRole(ctx, "3.0.0", `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: example-solution-operator
@@ -179,16 +181,28 @@ rules:
     resources: [clusterroles]
     verbs: [get, escalate]
 `)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeSolutions(t, sb, "1.0.0", v1, v2, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badKind, err := sb.SolutionISOWithRole(ctx, "3.1.0", `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: example-solution-operator
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse("forbidden verb", func() {
+		writeSolutions(t, sb, "1.0.0", v1, v2, badVerb)
 		writeEnv(t, sb, "prod", "example-prod", "3.0.0")
-	})
-	refuse("missing archive", "no such file", func() {
+	}, "solutions.yaml:", "archives[2]", badVerb+": operator/deploy/role.yaml", `rules[0].verbs: "escalate" is not allowed`)
+	refuse("forbidden kind", func() {
+		writeSolutions(t, sb, "1.0.0", v1, v2, badKind)
+	}, badKind+": operator/deploy/role.yaml", "ServiceAccount", "Role and ClusterRole")
+	refuse("missing archive", func() {
 		writeSolutions(t, sb, "1.0.0", v1, v2, "/srv/scality/solutions/example-solution-9.9.9.iso")
-	})
-	refuse("damaged archive", v2, func() {
+	}, "/srv/scality/solutions/example-solution-9.9.9.iso", "no such file")
+	refuse("damaged archive", func() {
 		b, err := os.ReadFile(v2)
 		if err != nil {
 			t.Fatal(err)
@@ -199,7 +213,7 @@ rules:
 		}
 		t.Cleanup(func() { _ = os.WriteFile(v2, b, 0o644) })
 		writeSolutions(t, sb, "latest", v1, v2)
-	})
+	}, v2)
 }
 
 // checkOperator checks the operator objects of example-solution in ns, at version v,
@@ -228,7 +242,11 @@ func checkOperator(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, ns, v
 		}
 	}
 	dep := getObj(t, ctx, sb, "-n", ns, "get", "deployment", "example-solution-operator")
-	spec := string(dep.Spec)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, dep.Spec); err != nil {
+		t.Fatal(err)
+	}
+	spec := compact.String()
 	for _, want := range []string{`"image":"metalk8s-registry-from-config.invalid/` + id + `/example-solution-operator:` + v + `"`,
 		`--config=/etc/metalk8s/operator/operator.yaml`, `"serviceAccountName":"example-solution-operator"`,
 		`"name":"example-solution-operator-config"`} {

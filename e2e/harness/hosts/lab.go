@@ -1,6 +1,7 @@
 package hosts
 
 import (
+	"encoding/base64"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -230,6 +231,17 @@ func (l *Lab) Run(ctx context.Context, h *Host, script string) (string, error) {
 		return string(res.Stdout), fmt.Errorf("%s: exit %d: %s", h.Name, res.ExitCode, res.Stderr)
 	}
 	return string(res.Stdout), nil
+}
+
+// WriteFile writes data to path on a host, over SSH, creating its directory: a file of
+// the machine the host should see at the same path, where the host's view differs
+// (its private /tmp, its copy-on-write /var and /srv).
+func (l *Lab) WriteFile(ctx context.Context, h *Host, path string, data []byte, mode os.FileMode) error {
+	q := transport.Quote(path)
+	script := fmt.Sprintf("set -e\nmkdir -p \"$(dirname %[1]s)\"\nbase64 -d > %[1]s.mk8s-tmp <<'MK8S_EOF'\n%[2]s\nMK8S_EOF\nchmod %#[3]o %[1]s.mk8s-tmp\nmv %[1]s.mk8s-tmp %[1]s\n",
+		q, base64.StdEncoding.EncodeToString(data), mode.Perm())
+	_, err := l.Run(ctx, h, script)
+	return err
 }
 
 // WaitSSH waits until the host accepts TCP connections on port 22.

@@ -16,20 +16,21 @@ import (
 )
 
 // SolutionISO builds the example Solution archive of that version (solutioniso.Example)
-// in the sandbox and returns its path, the one solutions.yaml names: the bootstrap
-// node sees the machine's /tmp, where the sandbox lives, as the reconciler does.
-func (s *Sandbox) SolutionISO(version string) (string, error) {
-	return s.writeSolution(solutioniso.Example(version))
+// and returns its path, the one solutions.yaml names. On a real bootstrap node the
+// reconciler and the node read one file; here the reconciler runs on the machine and
+// the bootstrap host has its own /tmp, so the archive is written at that path on both.
+func (s *Sandbox) SolutionISO(ctx context.Context, version string) (string, error) {
+	return s.writeSolution(ctx, solutioniso.Example(version))
 }
 
 // SolutionISOWithRole is SolutionISO with role.yaml replaced (a forbidden one, say).
-func (s *Sandbox) SolutionISOWithRole(version, roleYAML string) (string, error) {
+func (s *Sandbox) SolutionISOWithRole(ctx context.Context, version, roleYAML string) (string, error) {
 	spec := solutioniso.Example(version)
 	spec.RoleYAML = roleYAML
-	return s.writeSolution(spec)
+	return s.writeSolution(ctx, spec)
 }
 
-func (s *Sandbox) writeSolution(spec solutioniso.Spec) (string, error) {
+func (s *Sandbox) writeSolution(ctx context.Context, spec solutioniso.Spec) (string, error) {
 	p := filepath.Join(s.Dir, "solutions", fmt.Sprintf("%s-%s.iso", spec.Name, spec.Version))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
@@ -37,7 +38,14 @@ func (s *Sandbox) writeSolution(spec solutioniso.Spec) (string, error) {
 	if err := solutioniso.Write(p, spec); err != nil {
 		return "", err
 	}
-	s.logf("built the Solution archive %s (xorriso)", p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Lab.WriteFile(ctx, s.Nodes["bootstrap"], p, b, 0o644); err != nil {
+		return "", fmt.Errorf("copying %s to the bootstrap node: %w", p, err)
+	}
+	s.logf("built the Solution archive %s (xorriso), on the machine and the bootstrap node", p)
 	return p, nil
 }
 
