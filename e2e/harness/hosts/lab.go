@@ -1,10 +1,10 @@
 package hosts
 
 import (
-	"encoding/base64"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
