@@ -1,8 +1,10 @@
 // Command demo is `make demo`: the whole mk8s loop on a local sandbox (a real
 // kube-apiserver and etcd, SSH hosts in network namespaces, a bare git repository as the
 // bootstrap node's push target). It seeds a signed site from site-example/, runs the
-// reconciler daemon, shows the PKI it created, ages one certificate, pushes a signed
-// change (which renews it) and then an unsigned one, shows what mk8s says at each step, and tears everything down, also on Ctrl-C or failure.
+// reconciler daemon, shows the Volumes and the PKI it created, ages one certificate,
+// pushes a signed change (which renews it), imports a Solution and runs it by another,
+// then pushes an unsigned one, shows what mk8s says at each step, and tears everything
+// down, also on Ctrl-C or failure.
 // hack/demo.sh builds and runs it as root.
 package main
 
@@ -181,6 +183,11 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 		return err
 	}
 
+	d.header("The Volumes the first reconcile made real: storage on the nodes, PersistentVolumes, status")
+	if err := d.showVolumes(ctx); err != nil {
+		return err
+	}
+
 	d.header("The PKI the first reconcile created: CAs on the bootstrap node, certificates and kubeconfigs per node")
 	if err := d.showPKI(ctx, dm); err != nil {
 		return err
@@ -253,6 +260,19 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 	d.say("$ ssh worker-2 ls /etc/kubernetes/manifests /var/lib/kubelet")
 	fmt.Fprint(w, indent(out))
 
+	d.header("A Solution from the repository: example-solution 1.0.0 imported, activated, run in staging")
+	// The sandbox runs no controller-manager nor kubelet: a stand-in marks the
+	// operator's Deployment rolled out, for the daemon's health wait.
+	if err := sb.RollOutDeployments(ctx); err != nil {
+		return err
+	}
+	if err := d.showSolution(ctx); err != nil {
+		return fmt.Errorf("%w\ndaemon log:\n%s", err, dm.Tail(30))
+	}
+	if second, err = sb.Head(ctx); err != nil {
+		return err
+	}
+
 	d.header("An unsigned commit is refused, and nothing changes")
 	site, err := sb.Site(ctx)
 	if err != nil {
@@ -298,7 +318,7 @@ func run(ctx context.Context, mk8s string, w io.Writer) (err error) {
 		return err
 	}
 	od, hd := sandbox.Diff(objBefore, objAfter), sandbox.Diff(hostBefore, hostAfter)
-	d.say("last applied revision: %s (still the signed change)", refused.Status.LastAppliedRevision)
+	d.say("last applied revision: %s (still the last signed change)", refused.Status.LastAppliedRevision)
 	d.say("managed objects: %d, resourceVersions changed: %d", len(objAfter), len(od))
 	d.say("files under mk8s' directories on %d hosts: %d, changed (checksum, mode, mtime, inode; sparse volume files by mode, mtime, inode): %d", len(sb.Nodes), len(hostAfter), len(hd))
 	if refused.Status.LastAppliedRevision != sandbox.Revision(second) || len(od) > 0 || len(hd) > 0 {
