@@ -82,23 +82,7 @@ func TestPlanCLIShowsWhatReconcileCLIPerforms(t *testing.T) {
 // (bootstrap, master, etcd, infra), master-1 (master, etcd) and worker-1 (node).
 func writeLabSiteDir(t *testing.T, dir string, l *hosts.Lab, gate string) {
 	t.Helper()
-	files := map[string]string{"cluster.yaml": fmt.Sprintf(`apiVersion: metalk8s.scality.com/v1alpha3
-kind: BootstrapConfiguration
-version: "2.10.0"
-networks:
-  controlPlane:
-    cidr: 10.213.%[1]d.0/24
-  workloadPlane:
-    cidr: 10.213.%[1]d.0/24
-ca:
-  minion: bootstrap
-archives:
-  - /srv/scality/metalk8s-2.10.0.iso
-kubernetes:
-  apiServer:
-    featureGates:
-      %[2]s
-`, l.Subnet, gate)}
+	files := map[string]string{"cluster.yaml": labClusterYAML(l, "bootstrap", "kubernetes:\n  apiServer:\n    featureGates:\n      "+gate+"\n")}
 	roles := map[string][]string{"bootstrap": {"bootstrap", "etcd", "infra", "master"}, "master-1": {"etcd", "master"}, "worker-1": {"node"}}
 	for i, name := range []string{"bootstrap", "master-1", "worker-1"} {
 		h := l.Hosts[i]
@@ -126,6 +110,24 @@ metadata:
 			t.Fatal(err)
 		}
 	}
+}
+
+// labClusterYAML is the cluster.yaml of a site on the lab's subnet, whose CA minion is
+// ca, followed by extra (YAML at the top level).
+func labClusterYAML(l *hosts.Lab, ca, extra string) string {
+	return fmt.Sprintf(`apiVersion: metalk8s.scality.com/v1alpha3
+kind: BootstrapConfiguration
+version: "2.10.0"
+networks:
+  controlPlane:
+    cidr: 10.213.%[1]d.0/24
+  workloadPlane:
+    cidr: 10.213.%[1]d.0/24
+ca:
+  minion: %[2]s
+archives:
+  - /srv/scality/metalk8s-2.10.0.iso
+`, l.Subnet, ca) + extra
 }
 
 // buildMk8s builds the binary into the test's temporary directory.

@@ -30,19 +30,7 @@ func volumeSite(t *testing.T, dir string, l *hosts.Lab, vols map[string]string) 
 	t.Helper()
 	h := l.Hosts[0]
 	files := map[string]string{
-		"cluster.yaml": fmt.Sprintf(`apiVersion: metalk8s.scality.com/v1alpha3
-kind: BootstrapConfiguration
-version: "2.10.0"
-networks:
-  controlPlane:
-    cidr: 10.213.%[1]d.0/24
-  workloadPlane:
-    cidr: 10.213.%[1]d.0/24
-ca:
-  minion: node-1
-archives:
-  - /srv/scality/metalk8s-2.10.0.iso
-`, l.Subnet),
+		"cluster.yaml": labClusterYAML(l, "node-1", ""),
 		"nodes/node-1.yaml": fmt.Sprintf(`apiVersion: v1
 kind: Node
 metadata:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -118,7 +119,7 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 	c = commitPush(t, ctx, sb, true, "Upgrade example-solution to 2.0.0 in staging")
 	waitApplied(t, ctx, sb, c)
 	checkOperator(t, ctx, sb, "example-staging", "2.0.0")
-	if got := namespaceObjects(t, ctx, sb, "example-prod"); !mapsEqual(got, prod) {
+	if got := namespaceObjects(t, ctx, sb, "example-prod"); !maps.Equal(got, prod) {
 		t.Errorf("prod changed with staging's upgrade:\n%v\n%v", prod, got)
 	}
 	if crd := getObj(t, ctx, sb, "get", "crd", "clockservers.example-solution.metalk8s.scality.com"); crd.Metadata.Labels["app.kubernetes.io/version"] != "1.0.0" {
@@ -134,7 +135,7 @@ func TestSolutionLifecycleFromCommits(t *testing.T) {
 	if _, ok := after["ConfigMap/metalk8s-environment"]; !ok || len(after) != 1 {
 		t.Errorf("prod after the removal: %v, want only its metalk8s-environment ConfigMap", after)
 	}
-	if got := namespaceObjects(t, ctx, sb, "example-staging"); !mapsEqual(got, staging) {
+	if got := namespaceObjects(t, ctx, sb, "example-staging"); !maps.Equal(got, staging) {
 		t.Errorf("staging changed with prod's removal:\n%v\n%v", staging, got)
 	}
 	if out, err := sb.Kube.RunKubectl(ctx, "get", "clusterrolebinding", "-l", "app.kubernetes.io/instance=example-prod", "-o", "name"); err != nil || strings.TrimSpace(string(out)) != "" {
@@ -292,16 +293,4 @@ func hostRun(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, node, scrip
 		t.Fatalf("%s: %s: %v\n%s", node, script, err, out)
 	}
 	return out
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -244,7 +245,7 @@ func TestOperatorObjects(t *testing.T) {
 				"mk8s.metalk8s.scality.com/site": "test",
 			}
 			dep := find(t, objs, "Deployment", tc.ns, "example-solution-operator")
-			if !mapsEqual(dep.GetLabels(), wantLabels) {
+			if !maps.Equal(dep.GetLabels(), wantLabels) {
 				t.Errorf("Deployment labels %v, want %v", dep.GetLabels(), wantLabels)
 			}
 			for _, kind := range []string{"ServiceAccount", "Role", "RoleBinding", "ConfigMap"} {
@@ -252,7 +253,7 @@ func TestOperatorObjects(t *testing.T) {
 				if kind == "ConfigMap" {
 					name += "-config"
 				}
-				if o := find(t, objs, kind, tc.ns, name); !mapsEqual(o.GetLabels(), wantLabels) {
+				if o := find(t, objs, kind, tc.ns, name); !maps.Equal(o.GetLabels(), wantLabels) {
 					t.Errorf("%s labels %v", kind, o.GetLabels())
 				}
 			}
@@ -261,7 +262,7 @@ func TestOperatorObjects(t *testing.T) {
 				t.Errorf("replicas %v", spec["replicas"])
 			}
 			sel, _, _ := unstructured.NestedStringMap(spec, "selector", "matchLabels")
-			if !mapsEqual(sel, map[string]string{"app.kubernetes.io/name": "example-solution-operator", "app.kubernetes.io/instance": tc.ns}) {
+			if !maps.Equal(sel, map[string]string{"app.kubernetes.io/name": "example-solution-operator", "app.kubernetes.io/instance": tc.ns}) {
 				t.Errorf("selector %v (must not change with the version: it is immutable)", sel)
 			}
 			pod, _, _ := unstructured.NestedMap(spec, "template", "spec")
@@ -317,14 +318,14 @@ repositories:
 			if ref, _, _ := unstructured.NestedStringMap(rb.Object, "roleRef"); ref["kind"] != "Role" || ref["name"] != "example-solution-operator" {
 				t.Errorf("RoleBinding roleRef %v", ref)
 			}
-			if subj, _, _ := unstructured.NestedSlice(rb.Object, "subjects"); len(subj) != 1 || !mapsEqualAny(subj[0].(map[string]any), sa) {
+			if subj, _, _ := unstructured.NestedSlice(rb.Object, "subjects"); len(subj) != 1 || !maps.Equal(subj[0].(map[string]any), sa) {
 				t.Errorf("RoleBinding subjects %v", subj)
 			}
 			crb := find(t, objs, "ClusterRoleBinding", "", "example-solution-"+tc.version+":example-solution-operator:"+tc.ns)
 			if ref, _, _ := unstructured.NestedStringMap(crb.Object, "roleRef"); ref["kind"] != "ClusterRole" || ref["name"] != "example-solution-"+tc.version+":example-solution-operator" {
 				t.Errorf("ClusterRoleBinding roleRef %v", ref)
 			}
-			if subj, _, _ := unstructured.NestedSlice(crb.Object, "subjects"); len(subj) != 1 || !mapsEqualAny(subj[0].(map[string]any), sa) {
+			if subj, _, _ := unstructured.NestedSlice(crb.Object, "subjects"); len(subj) != 1 || !maps.Equal(subj[0].(map[string]any), sa) {
 				t.Errorf("ClusterRoleBinding subjects %v", subj)
 			}
 		})
@@ -469,30 +470,6 @@ func TestLabelValue(t *testing.T) {
 			t.Errorf("labelValue(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-func mapsEqualAny(a, b map[string]any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func toStrings(v any) []string {
