@@ -348,10 +348,12 @@ func (p *HostsPlan) renderNode(node string, h *HostPlan) ([]resource.Resource, e
 	return roles.Render(p.site, node, ro)
 }
 
-func forEach(hosts []*HostPlan, n int, f func(*HostPlan)) {
+// forEach calls f on every item, n at a time (concurrency(n)), and returns when all
+// are done.
+func forEach[T any](items []T, n int, f func(T)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, concurrency(n))
-	for _, h := range hosts {
+	for _, h := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

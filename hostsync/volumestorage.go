@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/metalk8s/mk8s/hostsync/resource"
 	"github.com/metalk8s/mk8s/hostsync/transport"
@@ -192,23 +191,18 @@ func (b *volumeBatch) fail(i int, err error) {
 // Volume needs; a Volume whose device does not hold what it should fails.
 func (b *volumeBatch) readInfo(ctx context.Context, site *schema.Site, po PlanOptions, todo []int) {
 	byNode := map[string][]int{}
+	var nodes []string
 	for _, i := range todo {
-		if b.out[i].Err == nil {
-			byNode[b.specs[i].Node] = append(byNode[b.specs[i].Node], i)
+		if n := b.specs[i].Node; b.out[i].Err == nil {
+			if _, ok := byNode[n]; !ok {
+				nodes = append(nodes, n)
+			}
+			byNode[n] = append(byNode[n], i)
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, concurrency(po.HostConcurrency))
-	for node, idx := range byNode {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b.readNodeInfo(ctx, site, po, node, idx)
-		}()
-	}
-	wg.Wait()
+	forEach(nodes, po.HostConcurrency, func(node string) {
+		b.readNodeInfo(ctx, site, po, node, byNode[node])
+	})
 }
 
 func (b *volumeBatch) readNodeInfo(ctx context.Context, site *schema.Site, po PlanOptions, node string, idx []int) {
