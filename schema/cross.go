@@ -165,7 +165,19 @@ func (l *loader) crossValidate() {
 	for _, c := range s.StorageClasses {
 		classes[c.Name] = true
 	}
+	devices := map[[2]string]string{} // node, device path → the Volume that has it
 	for _, v := range s.Volumes {
+		// One Volume per device: a second would find the first one's filesystem there
+		// and be refused at reconcile time; say so now.
+		if v.RawBlockDevice != nil && v.RawBlockDevice.DevicePath != "" && v.NodeName != "" {
+			key := [2]string{v.NodeName, v.RawBlockDevice.DevicePath}
+			if other, ok := devices[key]; ok {
+				errAt(v.Source, "spec.rawBlockDevice.devicePath", "expected a device no other Volume of the node uses",
+					"%s on node %s is already the device of Volume %s", key[1], key[0], other)
+			} else {
+				devices[key] = v.Name
+			}
+		}
 		if _, ok := s.Node(v.NodeName); !ok && v.NodeName != "" && !l.incomplete {
 			errAt(v.Source, "spec.nodeName", "expected the name of a node of the site", "node %q is not declared", v.NodeName)
 		}
