@@ -109,6 +109,8 @@ type volumeRun struct {
 	err     error
 	// done: nothing more to do in this run (failed, waiting, or nothing to release).
 	done bool
+	// noStorage: nothing to prepare or release on a node (its node left the site).
+	noStorage bool
 }
 
 func (r *volumeRun) subject() string { return "Volume/" + r.name }
@@ -291,6 +293,15 @@ func (m *Manager) prepareRelease(ctx context.Context, site *schema.Site, r *volu
 		err = fmt.Errorf("%s: %w", r.subject(), err)
 		r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
 		r.err, r.done = err, true
+		return
+	}
+	if _, ok := site.Node(r.spec.Node); !ok {
+		// The node left the site with its Volumes (a node removal): mk8s no longer
+		// reaches it, and the machine leaves the cluster with what is on its disks.
+		// Waiting for it would keep the Volume Terminating for ever.
+		r.add(change.Entry{Subject: "VolumeStorage/" + r.name, Host: r.spec.Node, Action: change.Skipped,
+			Message: "node " + r.spec.Node + " is no longer in the site: its storage is left on that machine as it is"})
+		r.noStorage = true
 	}
 }
 
@@ -306,7 +317,11 @@ func (m *Manager) finishRelease(ctx context.Context, r *volumeRun, apply bool) {
 		r.err = err
 		return
 	}
-	r.add(change.Entry{Subject: r.subject(), Action: change.Deleted, Disruptive: change.VolumeRemoval, Message: "storage released; finalizer removed"})
+	msg := "storage released; finalizer removed"
+	if r.noStorage {
+		msg = "finalizer removed; the storage stays on " + r.spec.Node + ", which left the site"
+	}
+	r.add(change.Entry{Subject: r.subject(), Action: change.Deleted, Disruptive: change.VolumeRemoval, Message: msg})
 	if apply {
 		r.vol.SetFinalizers(slices.DeleteFunc(r.vol.GetFinalizers(), func(f string) bool { return f == Finalizer }))
 		if err := m.client.Update(ctx, r.vol); err != nil && !apierrors.IsNotFound(err) {
@@ -323,7 +338,7 @@ func (m *Manager) storageStep(ctx context.Context, site *schema.Site, runs []*vo
 	var todo []*volumeRun
 	var specs []volume.Spec
 	for _, r := range runs {
-		if !r.done {
+		if !r.done && !r.noStorage {
 			todo = append(todo, r)
 			specs = append(specs, r.spec)
 		}

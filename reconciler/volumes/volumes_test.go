@@ -368,3 +368,44 @@ func TestDeleteWaitsForTheClaim(t *testing.T) {
 		t.Fatalf("the PersistentVolume is not being deleted: %v", pv.Object["metadata"])
 	}
 }
+
+// A node removed from the site with its Volumes: mk8s no longer reaches it, so their
+// storage is left on that machine (nothing is asked of the host half) and the Volumes
+// go, instead of staying Terminating for ever.
+func TestVolumesOfANodeThatLeftTheSiteGo(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	gone := r.site.Volumes[0].NodeName
+	site := *r.site
+	site.Nodes = slices.DeleteFunc(slices.Clone(r.site.Nodes), func(n schema.Node) bool { return n.Name == gone })
+	site.Volumes = slices.DeleteFunc(slices.Clone(r.site.Volumes), func(v schema.Volume) bool { return v.NodeName == gone })
+	var leaving []string
+	for _, v := range r.site.Volumes {
+		if v.NodeName == gone {
+			leaving = append(leaving, v.Name)
+			if err := r.c.Delete(ctx, r.volume(t, v.Name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	set, err := r.m.Reconcile(ctx, &site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	if len(r.storage.released) != 0 {
+		t.Fatalf("the host half was asked to release %v on a node that left the site", r.storage.released)
+	}
+	for _, name := range leaving {
+		if _, there := r.get(t, schema.APIVersionVolume, "Volume", name); there {
+			t.Errorf("Volume/%s is still there", name)
+		}
+		if !slices.ContainsFunc(set, func(e change.Entry) bool {
+			return e.Subject == "VolumeStorage/"+name && e.Action == change.Skipped && strings.Contains(e.Message, "no longer in the site")
+		}) {
+			t.Errorf("no entry says Volume/%s's storage is left on %s: %v", name, gone, set)
+		}
+	}
+}
