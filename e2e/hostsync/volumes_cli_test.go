@@ -310,6 +310,18 @@ func TestVolumesThroughTheCLI(t *testing.T) {
 	if b := blkidOn(t, ctx, l, h, raw); !strings.Contains(b, "UUID="+rv.Metadata.UID) {
 		t.Fatalf("the bound Volume's filesystem was touched: %s", b)
 	}
+	var kept struct {
+		Metadata struct {
+			DeletionTimestamp string `json:"deletionTimestamp"`
+		} `json:"metadata"`
+		Status struct {
+			Phase string `json:"phase"`
+		} `json:"status"`
+	}
+	kubectlJSON(t, ctx, env, &kept, "get", "pv", "node-1-raw")
+	if kept.Metadata.DeletionTimestamp != "" || kept.Status.Phase != "Bound" {
+		t.Errorf("the bound PersistentVolume was touched: %+v", kept)
+	}
 	// The claim is gone: the plan shows the release, the reconcile performs it.
 	bindPV(t, ctx, env, "node-1-raw", false)
 	out, _ = cli.run("plan")
