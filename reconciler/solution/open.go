@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 )
@@ -119,47 +120,93 @@ func missingExtensions(v *volume) string {
 
 // readTree reads the image's directories with go-diskfs (Rock Ridge names). go-diskfs
 // parses directory records of an untrusted file: a panic on a damaged one is an error
-// here, not a crash of the reconciler.
+// here, not a crash of the reconciler, and its reads are bounded (boundedBackend).
 func readTree(ctx context.Context, f *os.File, size int64, vol *volume) (t *tree, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			t, err = nil, fmt.Errorf("ISO reader failed: %v", p)
 		}
 	}()
-	fsys, err := iso9660.Read(file.New(f, true), size, 0, vol.BlockSize)
+	b := &boundedBackend{Storage: file.New(f, true), ctx: ctx}
+	fsys, err := iso9660.Read(b, size, 0, vol.BlockSize)
 	if err != nil {
 		return nil, err
 	}
-	return walkTree(ctx, &guardedFS{fsys})
+	return walkTree(ctx, &guardedFS{fsys: fsys, b: b})
+}
+
+// maxReadsPerCall bounds the reads of the image one call into go-diskfs makes (the
+// image opened, a directory listed, a file opened or read). go-diskfs follows a
+// record's chain of SUSP continuation areas (CE) without a bound and without a context:
+// a damaged or hostile image whose continuation area points back at itself would spin
+// forever. A real archive needs a few reads per directory of a path, plus one per
+// record with a continuation area (long Rock Ridge names): far fewer.
+const maxReadsPerCall = 1 << 16
+
+// errReadLoop is a call that went past maxReadsPerCall.
+var errReadLoop = fmt.Errorf("more than %d reads of the image for one directory or file: its Rock Ridge continuation areas (CE) loop", maxReadsPerCall)
+
+// boundedBackend is the image as go-diskfs reads it: each read checks the context, and
+// the reads of one call are counted from begin.
+type boundedBackend struct {
+	backend.Storage
+	ctx   context.Context
+	reads int
+}
+
+// begin starts a call into go-diskfs. Open reads one archive from one goroutine: no lock.
+func (b *boundedBackend) begin() { b.reads = 0 }
+
+func (b *boundedBackend) ReadAt(p []byte, off int64) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if b.reads++; b.reads > maxReadsPerCall {
+		return 0, errReadLoop
+	}
+	return b.Storage.ReadAt(p, off)
 }
 
 // guardedFS turns the panics of go-diskfs on damaged records into errors for every later
-// read of the image (files are read after readTree returns).
-type guardedFS struct{ fsys fs.FS }
+// read of the image (files are read after readTree returns), and starts each call's
+// count of reads.
+type guardedFS struct {
+	fsys fs.FS
+	b    *boundedBackend
+}
 
 func (g *guardedFS) Open(name string) (f fs.File, err error) {
 	defer guard(&err)
+	g.b.begin()
 	f, err = g.fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	if d, ok := f.(fs.ReadDirFile); ok {
-		return &guardedDir{d}, nil
+		return &guardedDir{d, g.b}, nil
 	}
-	return &guardedFile{f}, nil
+	return &guardedFile{f, g.b}, nil
 }
 
-type guardedFile struct{ fs.File }
+type guardedFile struct {
+	fs.File
+	b *boundedBackend
+}
 
-func (g *guardedFile) Read(b []byte) (n int, err error) {
+func (g *guardedFile) Read(p []byte) (n int, err error) {
 	defer guard(&err)
-	return g.File.Read(b)
+	g.b.begin()
+	return g.File.Read(p)
 }
 
-type guardedDir struct{ fs.ReadDirFile }
+type guardedDir struct {
+	fs.ReadDirFile
+	b *boundedBackend
+}
 
 func (g *guardedDir) ReadDir(n int) (entries []fs.DirEntry, err error) {
 	defer guard(&err)
+	g.b.begin()
 	return g.ReadDirFile.ReadDir(n)
 }
 

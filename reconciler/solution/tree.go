@@ -2,10 +2,13 @@ package solution
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 )
 
 // The layout of a Solution archive (MetalK8s' "Solution archive guidelines").
@@ -33,9 +36,12 @@ type treeEntry struct {
 	size int64
 }
 
-// walkTree lists the whole image. An error is an image whose directories cannot be read.
+// walkTree lists the whole image. An error is an image whose directories cannot be read,
+// or loop: a directory record pointing at a directory already listed (its own, an
+// ancestor's) would make the walk endless, each directory being listed in itself.
 func walkTree(ctx context.Context, fsys fs.FS) (*tree, error) {
 	t := &tree{fsys: fsys, entries: map[string]treeEntry{}}
+	dirs := map[uint32]string{} // extent -> the directory listed there
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -43,13 +49,19 @@ func walkTree(ctx context.Context, fsys fs.FS) (*tree, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.IsDir() {
-			t.entries[p] = treeEntry{dir: true}
-			return nil
-		}
 		info, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if d.IsDir() {
+			if st, ok := info.Sys().(*iso9660.StatT); ok {
+				if prev, seen := dirs[st.Location]; seen {
+					return fmt.Errorf("directory %s is at block %d, as %s is: the image's directories loop", p, st.Location, prev)
+				}
+				dirs[st.Location] = p
+			}
+			t.entries[p] = treeEntry{dir: true}
+			return nil
 		}
 		t.entries[p] = treeEntry{size: info.Size()}
 		return nil
