@@ -408,3 +408,54 @@ func TestSolutionImportRefusesAnOccupiedMountpoint(t *testing.T) {
 		})
 	}
 }
+
+// An archive solutions.yaml names by a path through a symbolic link (a link to the ISO,
+// or a directory of the path that is a link): the kernel records the loop device's file
+// by its real path, and that mount is still mk8s' own. The second plan is a no-op, and
+// removing the archive from the site releases it.
+func TestSolutionImportThroughASymlink(t *testing.T) {
+	ctx := testCtx(t)
+	l, h, archives := solutionLab(t, ctx)
+	const (
+		real = "/var/lib/mk8s-e2e/solutions/example-1.0.0.iso"
+		link = "/var/lib/mk8s-e2e/current/example.iso" // current -> solutions, example.iso -> example-1.0.0.iso
+		mp   = "/srv/scality/example-1.0.0"
+	)
+	if _, err := l.Run(ctx, h, "ln -s solutions /var/lib/mk8s-e2e/current && ln -s example-1.0.0.iso /var/lib/mk8s-e2e/solutions/example.iso"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Run(context.Background(), h, "umount "+mp+" 2>/dev/null; true") })
+	a := *archives[real]
+	a.Path = link
+	po := planOpts(l)
+	po.OpenArchive = openFrom(map[string]*solution.Archive{link: &a})
+
+	site := solutionSite(l, h, link)
+	if _, res, err := converge(t, ctx, site, po, hostsync.ApplyOptions{}); err != nil {
+		t.Fatalf("apply: %v\n%v", err, res)
+	}
+	assertISOMounted(t, ctx, l, h, mp, real, "1.0.0")
+	p, err := hostsync.Plan(ctx, site, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if c := changed(p.Entries()); len(c) != 0 {
+		t.Fatalf("second plan changes %v", c)
+	}
+
+	// The archive leaves the site: released, though the mount names its real path.
+	p, res, err := converge(t, ctx, solutionSite(l, h), po, hostsync.ApplyOptions{})
+	if err != nil {
+		t.Fatalf("apply: %v\n%v", err, res)
+	}
+	if e := entryOf(t, p.Entries(), "ISOMount "+mp); e.Action != change.Deleted {
+		t.Errorf("release of %s: %s %q", mp, e.Action, e.Message)
+	}
+	if ms := mountsAt(t, ctx, l, h, mp); len(ms) != 0 {
+		t.Errorf("%s still mounted: %v", mp, ms)
+	}
+	if tab := fstab(t, ctx, l, h); strings.Contains(tab, mp) {
+		t.Errorf("/etc/fstab still has %s:\n%s", mp, tab)
+	}
+}

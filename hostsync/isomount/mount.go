@@ -67,7 +67,7 @@ func (m *Mount) Decide(raw string, _ *resource.Context) resource.Step {
 			mp, describe(others), m.ISO))
 	case len(ours) > 1:
 		return failed(fmt.Sprintf("%s is mounted %d times over itself; refusing to add another (unmount the extra ones)", mp, len(ours)))
-	case len(ours) == 1 && ours[0].backing != m.ISO:
+	case len(ours) == 1 && !f.isFile(ours[0].backing, m.ISO):
 		remount = true
 	case len(ours) == 0:
 		switch f.dir {
@@ -98,7 +98,7 @@ func (m *Mount) Decide(raw string, _ *resource.Context) resource.Step {
 	if remount {
 		script = append(script, checkMounted(mp, ours[0].backing), "umount "+q(mp))
 		why := fmt.Sprintf("the mounted file is %s", ours[0].backing)
-		if strings.TrimSuffix(ours[0].backing, " (deleted)") == m.ISO {
+		if f.isFile(strings.TrimSuffix(ours[0].backing, " (deleted)"), m.ISO) {
 			why = m.ISO + " was replaced since it was mounted"
 		}
 		msgs = append([]string{"mounted again from " + m.ISO + ": " + why}, msgs...)

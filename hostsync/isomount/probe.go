@@ -26,7 +26,8 @@ func mountsOf(mp string) string {
 // probe prints what Mount and Release decide from: every mount at the mountpoint
 // (`mount=<source>|<fstype>|<backing file>`), what the mountpoint is (`dir=absent`,
 // `empty`, `full`, `link` or `other`), `iso=1` when the archive is a file on the node,
-// and the fstab entries of the mountpoint (`fstab=<line>`).
+// the archive's real path (`real=<path>`: the kernel names a loop device's file by it,
+// symbolic links resolved), and the fstab entries of the mountpoint (`fstab=<line>`).
 func probe(id, iso string) string {
 	mp := q(Mountpoint(id))
 	return fmt.Sprintf(`findmnt -n -r -o SOURCE,FSTYPE -M %[1]s | while read -r src fs; do
@@ -38,6 +39,7 @@ elif [ -d %[1]s ]; then if [ -z "$(ls -A %[1]s)" ]; then echo dir=empty; else ec
 elif [ -e %[1]s ]; then echo dir=other
 else echo dir=absent; fi
 [ -f %[2]s ] && echo iso=1
+printf 'real=%%s\n' "$(readlink -f -- %[2]s 2>/dev/null)"
 %[3]s`, mp, q(iso), entriesFor(Mountpoint(id), "fstab=", false))
 }
 
@@ -48,7 +50,9 @@ type facts struct {
 	mounts []mounted
 	dir    string
 	iso    bool
-	fstab  []entry
+	// real is the archive's path with its symbolic links resolved, when it exists.
+	real  string
+	fstab []entry
 }
 
 func parse(raw string) facts {
@@ -66,6 +70,8 @@ func parse(raw string) facts {
 			f.dir = v
 		case "iso":
 			f.iso = v == "1"
+		case "real":
+			f.real = v
 		case "fstab":
 			f.fstab = append(f.fstab, parseEntry(v))
 		}
@@ -85,10 +91,14 @@ func (f facts) split() (marked, foreign []entry) {
 	return marked, foreign
 }
 
-// owned splits the mounts into mk8s' (the loop device of iso, or of the device of one
-// of mk8s' entries: an archive moved or replaced since it was mounted) and the others.
+// owned splits the mounts into mk8s' (the loop device of iso, by the path given or its
+// real path, or of the device of one of mk8s' entries: an archive moved or replaced
+// since it was mounted) and the others.
 func (f facts) owned(iso string, marked []entry) (ours, others []mounted) {
 	files := []string{iso}
+	if f.real != "" {
+		files = append(files, f.real)
+	}
 	for _, e := range marked {
 		files = append(files, e.device)
 	}
@@ -114,4 +124,10 @@ func describe(ms []mounted) string {
 		out = append(out, d+")")
 	}
 	return strings.Join(out, " and ")
+}
+
+// isFile reports whether a loop device's backing file is the archive iso: its path as
+// given, or its real path. A file replaced or deleted since is " (deleted)", and is not.
+func (f facts) isFile(backing, iso string) bool {
+	return backing == iso || f.real != "" && backing == f.real
 }
