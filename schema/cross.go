@@ -3,7 +3,9 @@ package schema
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
+	"unicode"
 )
 
 // platformStorageClasses are provided by the platform: a volume may use them without
@@ -37,6 +39,21 @@ func (l *loader) crossValidate() {
 		s.Solutions = l.solutions[0]
 		for _, c := range l.solutions[1:] {
 			errAt(c.Source, "kind", "expected at most one per site", "second SolutionsConfiguration (the first is at %s)", at(l.solutions[0].Source))
+		}
+		// An archive's path is a field of the bootstrap node's /etc/fstab, and is compared
+		// with the file the kernel names behind the archive's loop device, a clean path:
+		// "/srv//x.iso" would be read by the reconciler, then refused by the host half
+		// after the objects of its operators were applied.
+		for i, p := range s.Solutions.Archives {
+			field := fmt.Sprintf("archives[%d]", i)
+			switch {
+			case !strings.HasPrefix(p, "/"):
+				// The schema reports it.
+			case path.Clean(p) != p:
+				errAt(s.Solutions.Source, field, "expected a clean absolute path ("+path.Clean(p)+")", "%q is not a clean path", p)
+			case strings.IndexFunc(p, unicode.IsControl) >= 0:
+				errAt(s.Solutions.Source, field, "expected a path without control characters", "%q holds a control character", p)
+			}
 		}
 	}
 	// One document per service kind.
