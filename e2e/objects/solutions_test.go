@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/metalk8s/mk8s/e2e/harness/kubeenv"
+	"github.com/metalk8s/mk8s/e2e/harness/solutioniso"
 	"github.com/metalk8s/mk8s/internal/solutiontest"
 	"github.com/metalk8s/mk8s/reconciler"
 	"github.com/metalk8s/mk8s/reconciler/change"
@@ -347,5 +348,41 @@ func TestSolutionObjectsAsApplied(t *testing.T) {
 	d, _ := getObj(t, c, "apps/v1", "Deployment", "example-staging", "example-solution-operator")
 	if sa, _, _ := unstructured.NestedString(d.Object, "spec", "template", "spec", "serviceAccountName"); sa != "example-solution-operator" {
 		t.Errorf("serviceAccountName %q", sa)
+	}
+}
+
+// Two archives whose <name>-<version> is one (ab 1-c and ab-1 c: both ab-1-c) would
+// share a mountpoint, a registry repository and the prefix of their ClusterRoles: the
+// revision is refused naming solutions.yaml, the line and the second archive, and
+// nothing is applied (the host half refuses them too).
+func TestSolutionArchivesOfOneID(t *testing.T) {
+	env := kubeenv.StartT(t)
+	dir := copySite(t)
+	isos := t.TempDir()
+	spec := func(name, version string) solutioniso.Spec {
+		op := solutioniso.Image{Name: name + "-operator", Tag: "1"}
+		return solutioniso.Spec{Name: name, Version: version, Images: []solutioniso.Image{op}, OperatorImage: op,
+			RoleYAML: solutioniso.ClusterRoleYAML(name+"-operator", "- apiGroups: [\"\"]\n  resources: [nodes]\n  verbs: [get]\n")}
+	}
+	p1 := solutioniso.BuildAt(t, filepath.Join(isos, "first.iso"), spec("ab", "1-c"))
+	p2 := solutioniso.BuildAt(t, filepath.Join(isos, "second.iso"), spec("ab-1", "c"))
+	solutions := "apiVersion: solutions.metalk8s.scality.com/v1alpha1\nkind: SolutionsConfiguration\narchives:\n" +
+		"  - " + p1 + "\n  - " + p2 + "\nactive:\n  ab: 1-c\n  ab-1: c\n"
+	if err := os.WriteFile(filepath.Join(dir, "solutions.yaml"), []byte(solutions), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := reconcileSolutions(t, env, dir, solution.NewCache(nil).Open)
+	want := "solutions.yaml:5: archives[1]: " + p2 + " is ab-1 c, and archives[0] " + p1 + " is ab 1-c: both are ab-1-c"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want the revision refused with %q, got %v", want, err)
+	}
+	if len(res.Diagnostics) != 1 || !strings.HasPrefix(res.Diagnostics[0].String(), want) {
+		t.Errorf("diagnostics %q", res.Diagnostics)
+	}
+	if len(res.Objects) != 0 {
+		t.Errorf("objects %v", res.Objects)
+	}
+	if _, ok := getObj(t, newClient(t, env), "v1", "Namespace", "", "metalk8s-solutions"); ok {
+		t.Error("the refused revision created objects")
 	}
 }

@@ -119,6 +119,9 @@ func (c *catalog) names() string {
 func newCatalog(sc *schema.SolutionsConfig, archives map[string]*solution.Archive, diags *diag.List) *catalog {
 	c := &catalog{config: sc, versions: map[string][]imported{}, active: map[string]imported{}}
 	file := sc.Source.File
+	// By ID, <name>-<version>: it names the archive's mountpoint, registry repository
+	// and ClusterRoles, and two names may make one ID (a 1-b and a-1 b).
+	ids := map[string]imported{}
 	for i, path := range sc.Archives {
 		field := fmt.Sprintf("archives[%d]", i)
 		a := archives[path]
@@ -128,10 +131,17 @@ func newCatalog(sc *schema.SolutionsConfig, archives map[string]*solution.Archiv
 			c.unopened = true
 			continue
 		}
-		if prev, ok := c.find(a.Name, a.Version); ok {
-			diags.Errorf(file, sc.Source.LineOf(field), field, "each name and version imported once",
-				"%s is %s %s, as archives[%d] %s is", path, a.Name, a.Version, prev.index, prev.Path)
-			continue
+		if prev, ok := ids[a.ID()]; ok {
+			if prev.Name == a.Name {
+				diags.Errorf(file, sc.Source.LineOf(field), field, "each name and version imported once",
+					"%s is %s %s, as archives[%d] %s is", path, a.Name, a.Version, prev.index, prev.Path)
+				continue
+			}
+			diags.Errorf(file, sc.Source.LineOf(field), field, "each <name>-<version> imported once: it names the archive's mountpoint and registry repository",
+				"%s is %s %s, and archives[%d] %s is %s %s: both are %s", path, a.Name, a.Version, prev.index, prev.Path, prev.Name, prev.Version, a.ID())
+			// Still a version of its solution, so that what refers to it is not an error too.
+		} else {
+			ids[a.ID()] = imported{Archive: a, index: i}
 		}
 		c.versions[a.Name] = append(c.versions[a.Name], imported{Archive: a, index: i})
 	}
