@@ -17,6 +17,10 @@ const (
 	DisplayNameAnnotation = "solutions.metalk8s.scality.com/display-name"
 )
 
+// platformPrefix starts the ID of the platform's own archive (metalk8s-<version>),
+// mounted and served beside the Solutions'.
+const platformPrefix = "metalk8s-"
+
 var (
 	// pathComponent is a registry repository path component (distribution/reference):
 	// ID() and image names must be one, images are pulled as
@@ -63,6 +67,10 @@ func readManifest(r refusal, t *tree) (*manifest, error) {
 	}
 	if errs := validation.IsDNS1123Label(m.name); len(errs) > 0 {
 		return nil, refuse("%q is not an RFC 1123 label: %s", []any{"metadata", "name"}, m.name, strings.Join(errs, "; "))
+	}
+	if strings.HasPrefix(m.name+"-", platformPrefix) {
+		return nil, refuse("%q is not allowed: %s<version> is the platform's archive (its mountpoint %s/%s<version>, its registry repository), never a Solution's",
+			[]any{"metadata", "name"}, m.name, platformPrefix, MountRoot, platformPrefix)
 	}
 	m.displayName = m.name
 	if ann, found := valueAt(doc.Value, "metadata", "annotations", DisplayNameAnnotation); found {

@@ -159,6 +159,8 @@ func TestOpenRefuses(t *testing.T) {
 			file: FileManifest, want: []string{"manifest.yaml:2: kind:", `"Product" is not allowed`}},
 		{name: "name not a label", edit: manifestWith("name: example-solution", "name: Example_Solution"),
 			file: FileManifest, want: []string{"metadata.name:", `"Example_Solution" is not an RFC 1123 label`}},
+		{name: "name of the platform", edit: manifestWith("name: example-solution", "name: metalk8s-example"),
+			file: FileManifest, want: []string{"manifest.yaml:8: metadata.name:", `"metalk8s-example" is not allowed: metalk8s-<version> is the platform's archive`}},
 		{name: "name missing", edit: manifestWith("name: example-solution", "namespace: x"),
 			file: FileManifest, want: []string{"metadata.name: missing"}},
 		{name: "version missing", edit: manifestWith(`version: "1.0.0"`, ""),
