@@ -55,21 +55,40 @@ func openArchives(ctx context.Context, site *schema.Site, open solution.OpenFunc
 		return nil, nil, err
 	}
 
-	var diags diag.List
 	archives := map[string]*solution.Archive{}
-	for i, path := range sc.Archives {
-		field := fmt.Sprintf("archives[%d]", i)
-		if err := results[path].err; err != nil {
-			diags.Errorf(sc.Source.File, sc.Source.LineOf(field), field, "a valid Solution ISO the reconciler can read on the bootstrap node",
-				"%s", namePath(path, err))
+	failed := map[string]error{}
+	for path, r := range results {
+		if r.err != nil {
+			failed[path] = r.err
 			continue
 		}
-		archives[path] = results[path].a
+		archives[path] = r.a
 	}
-	if len(diags) > 0 {
+	if diags := ArchiveDiagnostics(sc, failed); len(diags) > 0 {
 		return nil, diags, fmt.Errorf("Solution archives cannot be opened; nothing was changed:\n%w", diags.Err())
 	}
 	return archives, nil, nil
+}
+
+// ArchiveDiagnostics are the diagnostics of the archives of solutions.yaml that could
+// not be opened (failed, by path): `solutions.yaml:<line>: archives[<i>]: <path>: <what
+// is wrong>`, one per entry of archives naming such a path. A reconcile refuses a
+// revision that has any; so does a review of it (reconciler/review).
+func ArchiveDiagnostics(sc *schema.SolutionsConfig, failed map[string]error) diag.List {
+	var diags diag.List
+	if sc == nil {
+		return diags
+	}
+	for i, path := range sc.Archives {
+		err, ok := failed[path]
+		if !ok {
+			continue
+		}
+		field := fmt.Sprintf("archives[%d]", i)
+		diags.Errorf(sc.Source.File, sc.Source.LineOf(field), field, "a valid Solution ISO the reconciler can read on the bootstrap node",
+			"%s", namePath(path, err))
+	}
+	return diags
 }
 
 // namePath says what is wrong with the archive at path as `<path>: <what is wrong>`,

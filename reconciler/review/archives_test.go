@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metalk8s/mk8s/e2e/harness/solutioniso"
 	"github.com/metalk8s/mk8s/internal/solutiontest"
 	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/review"
@@ -146,5 +147,50 @@ func TestReviewWithoutTheArchives(t *testing.T) {
 				t.Errorf("deleted without the archives: %q", d)
 			}
 		})
+	}
+}
+
+// An archive this machine has but that solution.Open refuses (here a role.yaml asking
+// to escalate) is not "cannot be read here": the reconciler would refuse the revision
+// importing it, and so does the review, naming solutions.yaml, the line, the archive
+// and the rule.
+func TestReviewOfARefusedArchive(t *testing.T) {
+	spec := solutioniso.Example("1.0.0")
+	spec.RoleYAML = solutioniso.ExampleRoleYAML(spec.Name) + "---\n" + solutioniso.ClusterRoleYAML("greedy",
+		"- apiGroups: [rbac.authorization.k8s.io]\n  resources: [clusterroles]\n  verbs: [escalate]\n")
+	iso := solutioniso.Build(t, t.TempDir(), spec)
+	dir := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = []string{"HOME=" + dir, "GIT_CONFIG_NOSYSTEM=1", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "PATH=" + os.Getenv("PATH")}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "site-example"))); err != nil {
+		t.Fatal(err)
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "no solution")
+	if err := os.WriteFile(filepath.Join(dir, "solutions.yaml"), []byte("apiVersion: solutions.metalk8s.scality.com/v1alpha1\n"+
+		"kind: SolutionsConfiguration\narchives:\n  - "+iso+"\nactive:\n  example-solution: 1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("commit", "-q", "-am", "import example-solution 1.0.0")
+
+	res, err := review.Plan(context.Background(), review.Options{Repo: dir, From: "main~1", To: "main", OpenArchive: solution.Open})
+	if !errors.Is(err, review.ErrInvalid) {
+		t.Fatalf("review: %v, want the revision refused\n%v", err, res.Objects)
+	}
+	want := "solutions.yaml:4: archives[0]: " + iso + ": operator/deploy/role.yaml:"
+	if d := res.Diagnostics.To; len(d) != 1 || !strings.HasPrefix(d[0].String(), want) ||
+		!strings.Contains(d[0].String(), `ClusterRole greedy: rules[0].verbs: "escalate" is not allowed`) {
+		t.Errorf("diagnostics of --to %q, want one starting %q", d, want)
+	}
+	if len(res.Diagnostics.From) != 0 {
+		t.Errorf("diagnostics of --from %q", res.Diagnostics.From)
 	}
 }

@@ -176,10 +176,15 @@ func Plan(ctx context.Context, opts Options) (*Result, error) {
 	if decrypt == nil {
 		decrypt = ciphertextDigest
 	}
-	archives, unread, err := openArchives(ctx, opts.OpenArchive, fromSite, toSite)
+	archives, unread, refused, err := openArchives(ctx, opts.OpenArchive, fromSite, toSite)
 	if err != nil {
 		return res, err
 	}
+	more, toRefused := refuseArchives(res, toSite, refused)
+	if toRefused {
+		return res, invalid(res.Diagnostics, false, true)
+	}
+	unread = append(unread, more...)
 	ro := render.Options{SiteName: opts.SiteName, Decrypt: decrypt, Archives: archives, WithoutArchives: len(unread) > 0}
 	fromObjs, err := render.Objects(fromSite, ro)
 	if err != nil {

@@ -2,6 +2,7 @@ package solution
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
@@ -24,6 +25,8 @@ type ArchiveError struct {
 	Reason string
 	// Err is the underlying error, if any.
 	Err error
+	// missing: there is no file at Path (errors.Is fs.ErrNotExist).
+	missing bool
 }
 
 func (e *ArchiveError) Error() string {
@@ -50,6 +53,10 @@ func (e *ArchiveError) Error() string {
 }
 
 func (e *ArchiveError) Unwrap() error { return e.Err }
+
+// Is makes an archive that is not there errors.Is(err, fs.ErrNotExist), as a missing
+// file is to os.Open: what is not on this machine is told apart from what is refused.
+func (e *ArchiveError) Is(target error) bool { return e.missing && target == fs.ErrNotExist }
 
 // refusal builds the ArchiveErrors of one archive.
 type refusal struct{ path string }

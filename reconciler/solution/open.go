@@ -101,7 +101,7 @@ func openError(r refusal, err error) error {
 		err = pe.Err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return &ArchiveError{Path: r.path, Reason: "no such file"}
+		return &ArchiveError{Path: r.path, Reason: "no such file", missing: true}
 	}
 	return &ArchiveError{Path: r.path, Reason: "cannot be opened", Err: err}
 }
