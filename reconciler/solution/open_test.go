@@ -143,6 +143,8 @@ func TestOpenRefuses(t *testing.T) {
 		{name: "aggregation", edit: func(s *solutioniso.Spec) {
 			s.RoleYAML = solutioniso.ExampleRoleYAML(s.Name) + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: agg\naggregationRule:\n  clusterRoleSelectors:\n  - matchLabels: {a: b}\n"
 		}, file: role, want: []string{"ClusterRole agg: aggregationRule:", "is not allowed: an aggregated ClusterRole"}},
+		{name: "a rule the API server refuses", edit: forbidden("- resources: [pods]\n  verbs: [get]\n"),
+			file: role, want: []string{"ClusterRole greedy: rules[0].apiGroups:", "missing: a rule on resources names their API groups"}},
 		{name: "several violations", edit: forbidden("- apiGroups: [\"*\"]\n  resources: [\"*\"]\n  verbs: [escalate]\n"),
 			file: role, want: []string{"rules[0].verbs:", `"escalate"`, "(and 2 more refused in this file)"}},
 		{name: "role.yaml missing", edit: func(s *solutioniso.Spec) { s.OmitRole = true },

@@ -2,10 +2,15 @@ package solution
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // RBAC names the rules refer to.
@@ -44,6 +49,9 @@ func (e *RuleError) Error() string {
 // in apiGroups, resources or nonResourceURLs; the verb "*" only on the archive's own CRD
 // groups; no write verb on rbac.authorization.k8s.io resources; no nonResourceURLs in a
 // Role. These keep an operator from granting itself, or anyone, more than role.yaml says.
+// What the API server would refuse is refused too (a name with '/', a label it does not
+// take, a rule without verbs, API groups or resources, or with both resources and
+// non-resource URLs), so that such an archive is refused before anything is applied.
 func CheckRules(doc *unstructured.Unstructured, ownGroups []string) []*RuleError {
 	kind, name := doc.GetKind(), doc.GetName()
 	object := strings.TrimSpace(kind + " " + name)
@@ -61,6 +69,10 @@ func CheckRules(doc *unstructured.Unstructured, ownGroups []string) []*RuleError
 	if name == "" {
 		refuse("metadata.name", []any{"metadata"}, "missing: every Role and ClusterRole needs a name")
 	}
+	for _, msg := range path.IsValidPathSegmentName(name) {
+		refuse("metadata.name", []any{"metadata", "name"}, "%q is not a valid name: %s", name, msg)
+	}
+	checkMetadata(doc, refuse)
 	if _, ok := doc.Object["aggregationRule"]; ok {
 		refuse("aggregationRule", []any{"aggregationRule"}, "is not allowed: an aggregated ClusterRole takes the rules of other ClusterRoles, beyond what role.yaml says")
 	}
@@ -94,6 +106,27 @@ func CheckRules(doc *unstructured.Unstructured, ownGroups []string) []*RuleError
 			continue
 		}
 		field := func(key string) (string, []any) { return base + "." + key, []any{"rules", i, key} }
+		// What the API server requires of a rule (ValidatePolicyRule): refused here, not
+		// once the objects of the archive are half applied.
+		if len(lists["verbs"]) == 0 {
+			f, at := field("verbs")
+			refuse(f, at, "missing: a rule grants at least one verb")
+		}
+		if len(lists["nonResourceURLs"]) > 0 {
+			if len(lists["apiGroups"])+len(lists["resources"])+len(lists["resourceNames"]) > 0 {
+				f, at := field("nonResourceURLs")
+				refuse(f, at, "a rule is about resources or about non-resource URLs, not both")
+			}
+		} else {
+			if len(lists["apiGroups"]) == 0 {
+				f, at := field("apiGroups")
+				refuse(f, at, `missing: a rule on resources names their API groups ("" for the core group)`)
+			}
+			if len(lists["resources"]) == 0 {
+				f, at := field("resources")
+				refuse(f, at, "missing: a rule on resources names at least one resource")
+			}
+		}
 		for _, v := range lists["verbs"] {
 			switch strings.ToLower(v) {
 			case "escalate", "bind", "impersonate":
@@ -148,6 +181,39 @@ func CheckRules(doc *unstructured.Unstructured, ownGroups []string) []*RuleError
 		}
 	}
 	return errs
+}
+
+// checkMetadata refuses the labels and annotations of a document that the API server
+// would refuse: the archive's own are kept on the objects mk8s deploys.
+func checkMetadata(doc *unstructured.Unstructured, refuse func(field string, at []any, format string, args ...any)) {
+	for _, key := range []string{"labels", "annotations"} {
+		raw, found, _ := unstructured.NestedFieldNoCopy(doc.Object, "metadata", key)
+		if !found || raw == nil {
+			continue
+		}
+		m, ok := raw.(map[string]any)
+		if !ok {
+			refuse("metadata."+key, []any{"metadata", key}, "must be a mapping of strings, not %s", kindOf(raw))
+			continue
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			name, at := "metadata."+key+"."+k, []any{"metadata", key, k}
+			v, ok := m[k].(string)
+			if !ok {
+				refuse(name, at, "must be a string, not %s", kindOf(m[k]))
+				continue
+			}
+			var errs field.ErrorList
+			if key == "labels" {
+				errs = metav1validation.ValidateLabels(map[string]string{k: v}, field.NewPath("metadata", key))
+			} else {
+				errs = apivalidation.ValidateAnnotations(map[string]string{k: v}, field.NewPath("metadata", key))
+			}
+			for _, e := range errs {
+				refuse(name, at, "%s", e.ErrorBody())
+			}
+		}
+	}
 }
 
 // stringList reads a rule's list of strings; absent is empty.

@@ -74,6 +74,24 @@ rules:
 		{name: "rules not a list", doc: "kind: Role\nrules: {verbs: [get]}", want: []string{"rules: must be a list of rules, not a mapping"}},
 		{name: "verbs not a list", doc: "kind: Role\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: get",
 			want: []string{"rules[0].verbs: must be a list of strings, not a string"}},
+		// What the API server would refuse, refused before anything of the archive is applied.
+		{name: "a rule without verbs", doc: "kind: Role\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]",
+			want: []string{"rules[0].verbs: missing: a rule grants at least one verb"}},
+		{name: "a rule without API groups", doc: "kind: Role\nrules:\n- resources: [pods]\n  verbs: [get]",
+			want: []string{"rules[0].apiGroups: missing: a rule on resources names their API groups"}},
+		{name: "a rule without resources", doc: "kind: ClusterRole\nrules:\n- apiGroups: [\"\"]\n  verbs: [get]",
+			want: []string{"rules[0].resources: missing: a rule on resources names at least one resource"}},
+		{name: "resources and URLs in one rule", doc: "kind: ClusterRole\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  nonResourceURLs: [/metrics]\n  verbs: [get]",
+			want: []string{"rules[0].nonResourceURLs: a rule is about resources or about non-resource URLs, not both"}},
+		{name: "a name with a slash", doc: "kind: Role\nmetadata: {name: a/b}",
+			want: []string{`metadata.name: "a/b" is not a valid name: may not contain '/'`}},
+		{name: "a label value the API server refuses", doc: "kind: Role\nmetadata: {name: op, labels: {version: 1.0.0+b, app: op}}",
+			want: []string{`metadata.labels.version: Invalid value: "1.0.0+b"`}},
+		{name: "a label that is not a string", doc: "kind: ClusterRole\nmetadata: {name: op, labels: {replicas: 1}}",
+			want: []string{"metadata.labels.replicas: must be a string, not a number"}},
+		{name: "an annotation key the API server refuses", doc: "kind: ClusterRole\nmetadata: {name: op, annotations: {\"a b\": x}}",
+			want: []string{`metadata.annotations.a b: Invalid value: "a b"`}},
+
 		// The verb "*" on the group "*" is said once, for the group.
 		{name: "every refusal of a document, in order", doc: `kind: ClusterRole
 rules:
