@@ -1,6 +1,7 @@
 package solution
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,21 +11,15 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/diskfs/go-diskfs/backend"
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 )
 
-// registryVariables are the variables a registry config template must use: MetalK8s
-// chooses the repository and the mountpoint, not the archive.
-var registryVariables = []struct {
-	name string
-	re   *regexp.Regexp
-}{
-	{"repository", regexp.MustCompile(`\{\{-?\s*repository\s*-?\}\}`)},
-	{"registry_root", regexp.MustCompile(`\{\{-?\s*registry_root\s*-?\}\}`)},
-}
+// jinjaMarker starts a Jinja expression, statement or comment.
+var jinjaMarker = regexp.MustCompile(`\{[{%#]`)
 
 var _ OpenFunc = Open
 
@@ -232,10 +227,32 @@ func readRegistryConfig(r refusal, t *tree) (string, []byte, error) {
 	if err != nil {
 		return "", nil, r.wrap(name, err, "cannot be read")
 	}
-	for _, v := range registryVariables {
-		if !v.re.Match(data) {
-			return "", nil, r.file(name, "does not use {{ %s }}: generate it with static-container-registry --name-prefix '{{ repository }}' --server-root '{{ registry_root }}'", v.name)
+	// MetalK8s chooses the repository and the mountpoint, not the archive: both
+	// variables are used, and nothing else is Jinja, which RegistryInclude would leave
+	// in the include and nginx refuse, taking the registry of every image down with it.
+	used := map[string]bool{}
+	starts := map[int]bool{}
+	for _, m := range registryVar.FindAllSubmatchIndex(data, -1) {
+		used[string(data[m[4]:m[5]])] = true
+		starts[m[0]] = true
+	}
+	for _, v := range []string{"repository", "registry_root"} {
+		if !used[v] {
+			return "", nil, r.file(name, "does not use {{ %s }}: generate it with static-container-registry --name-prefix '{{ repository }}' --server-root '{{ registry_root }}'", v)
 		}
+	}
+	for _, m := range jinjaMarker.FindAllIndex(data, -1) {
+		if starts[m[0]] {
+			continue
+		}
+		// The expression up to its end ("}}", "%}", "#}"), or its line.
+		excerpt, _, _ := strings.Cut(string(data[m[0]:min(len(data), m[0]+60)]), "\n")
+		closer := map[byte]string{'{': "}}", '%': "%}", '#': "#}"}[data[m[0]+1]]
+		if i := strings.Index(excerpt[2:], closer); i >= 0 {
+			excerpt = excerpt[:i+4]
+		}
+		line := 1 + bytes.Count(data[:m[0]], []byte("\n"))
+		return "", nil, r.field(name, line, "", "", "%q is not rendered: the only Jinja of a registry configuration is {{ repository }} and {{ registry_root }}", excerpt)
 	}
 	return name, data, nil
 }

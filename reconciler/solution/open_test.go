@@ -222,6 +222,13 @@ func TestOpenRefuses(t *testing.T) {
 			s.RegistryConfig = "location /v2/example/ { alias /srv/images/; }\n"
 		}, file: FileRegistryConfigTemplate, want: []string{"registry-config.inc.j2: does not use {{ repository }}"}},
 
+		{name: "registry config with other Jinja", edit: func(s *solutioniso.Spec) {
+			s.RegistryConfig = "location = /v2/{{ repository }}/x/tags/list {\n    alias {{ registry_root }}/x/;\n    {{ other }}\n}\n"
+		}, file: FileRegistryConfigTemplate, want: []string{`registry-config.inc.j2:3: "{{ other }}" is not rendered: the only Jinja of a registry configuration is {{ repository }} and {{ registry_root }}`}},
+		{name: "registry config with a Jinja statement", edit: func(s *solutioniso.Spec) {
+			s.RegistryConfig = "{% for i in images %}\nlocation = /v2/{{ repository }}/x {\n    alias {{ registry_root }}/x/;\n}\n{% endfor %}\n"
+		}, file: FileRegistryConfigTemplate, want: []string{`registry-config.inc.j2:1: "{% for i in images %}" is not rendered`}},
+
 		// the image itself
 		{name: "no Joliet", edit: func(s *solutioniso.Spec) { s.NoJoliet = true },
 			want: []string{"ISO-9660 image without Joliet: a Solution archive has Rock Ridge and Joliet"}},

@@ -15,8 +15,9 @@ func (a *Archive) Mountpoint() string { return MountRoot + "/" + a.ID() }
 
 // registryVar matches the two Jinja expressions static-container-registry writes when
 // run with `--name-prefix '{{ repository }}' --server-root '{{ registry_root }}'`, with
-// any spacing inside the braces ({{repository}}, {{  registry_root }}).
-var registryVar = regexp.MustCompile(`\{\{\s*(repository|registry_root)\s*\}\}`)
+// any spacing inside the braces ({{repository}}, {{  registry_root }}) and Jinja's
+// whitespace control ({{- repository -}} strips the whitespace before and after).
+var registryVar = regexp.MustCompile(`\{\{(-?)\s*(repository|registry_root)\s*(-?)\}\}`)
 
 // RegistryInclude is the archive's registry configuration as the bootstrap node's
 // registry includes it (/var/lib/metalk8s/repositories/conf.d/<ID>-registry-config.inc):
@@ -24,15 +25,31 @@ var registryVar = regexp.MustCompile(`\{\{\s*(repository|registry_root)\s*\}\}`)
 // ID() (the images are served as <ID>/<image>:<tag>) and registry_root =
 // Mountpoint()+"/images" (where the mounted archive holds them). An include generated
 // without the placeholders is used as it is. Only these two expressions are rendered:
-// the generator writes no other Jinja, and nginx's own braces (`types { }`,
-// `[a-f0-9]{64}`) are left alone.
+// the generator writes no other Jinja (Open refuses an archive that does), and nginx's
+// own braces (`types { }`, `[a-f0-9]{64}`) are left alone.
 func (a *Archive) RegistryInclude() []byte {
-	values := map[string][]byte{
-		"repository":    []byte(a.ID()),
-		"registry_root": []byte(a.Mountpoint() + "/images"),
+	values := map[string]string{
+		"repository":    a.ID(),
+		"registry_root": a.Mountpoint() + "/images",
 	}
-	return registryVar.ReplaceAllFunc(a.RegistryConfig, func(m []byte) []byte {
-		name := registryVar.FindSubmatch(m)[1]
-		return bytes.Clone(values[string(name)])
-	})
+	src := a.RegistryConfig
+	var out []byte
+	prev, trimNext := 0, false
+	for _, m := range registryVar.FindAllSubmatchIndex(src, -1) {
+		before := src[prev:m[0]]
+		if trimNext {
+			before = bytes.TrimLeft(before, " \t\r\n")
+		}
+		if m[3] > m[2] { // {{-
+			before = bytes.TrimRight(before, " \t\r\n")
+		}
+		out = append(append(out, before...), values[string(src[m[4]:m[5]])]...)
+		prev, trimNext = m[1], m[7] > m[6] // -}}
+	}
+	rest := src[prev:]
+	if trimNext {
+		rest = bytes.TrimLeft(rest, " \t\r\n")
+	}
+	out = append(out, rest...)
+	return out
 }

@@ -83,3 +83,13 @@ func TestRegistryIncludeLeavesOtherExpressions(t *testing.T) {
 		t.Fatalf("RegistryInclude() = %q, want %q", got, want)
 	}
 }
+
+// Jinja's whitespace control ({{- x -}}), which Open accepts, renders as MetalK8s' Jinja
+// renders it: the whitespace on the side of the dash goes, and no brace is left for
+// nginx to choke on.
+func TestRegistryIncludeWhitespaceControl(t *testing.T) {
+	a := &Archive{Name: "s", Version: "2", RegistryConfig: []byte("location = /v2/\n    {{- repository }}/x {\n    alias {{ registry_root -}}\n   /x/;\n}\n")}
+	if got, want := string(a.RegistryInclude()), "location = /v2/s-2/x {\n    alias /srv/scality/s-2/images/x/;\n}\n"; got != want {
+		t.Fatalf("RegistryInclude() = %q, want %q", got, want)
+	}
+}
