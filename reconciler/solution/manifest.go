@@ -108,11 +108,23 @@ func readManifest(r refusal, t *tree) (*manifest, error) {
 		m.images = append(m.images, s)
 	}
 
-	m.operator.Name, _ = stringAt(doc.Value, "spec", "operator", "image", "name")
-	m.operator.Tag, _ = stringAt(doc.Value, "spec", "operator", "image", "tag")
-	if m.operator.Name == "" || m.operator.Tag == "" {
+	if img, _ := valueAt(doc.Value, "spec", "operator", "image"); img == nil {
 		return nil, refuse("missing: the operator image, as {name, tag}", []any{"spec", "operator", "image"})
 	}
+	for _, key := range []string{"name", "tag"} {
+		at := []any{"spec", "operator", "image", key}
+		v, found := valueAt(doc.Value, at...)
+		s, ok := v.(string)
+		switch {
+		case !found || v == nil || ok && s == "":
+			return nil, refuse("missing: the operator image, as {name, tag}", at)
+		case !ok:
+			// tag: 1.0 is a number to YAML.
+			return nil, refuse("must be a string, not %s (quote it)", at, kindOf(v))
+		}
+	}
+	m.operator.Name, _ = stringAt(doc.Value, "spec", "operator", "image", "name")
+	m.operator.Tag, _ = stringAt(doc.Value, "spec", "operator", "image", "tag")
 	if ref := m.operator.Name + ":" + m.operator.Tag; !seen[ref] {
 		return nil, refuse("%q is not one of spec.images", []any{"spec", "operator", "image"}, ref)
 	}

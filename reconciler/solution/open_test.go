@@ -182,6 +182,8 @@ func TestOpenRefuses(t *testing.T) {
 			file: FileManifest, want: []string{"spec.images[1]:", "listed twice"}},
 		{name: "operator image not listed", edit: manifestWith("name: example-solution-operator", "name: other-operator"),
 			file: FileManifest, want: []string{"spec.operator.image:", `"other-operator:1.0.0" is not one of spec.images`}},
+		{name: "operator image tag a number", edit: manifestWith(`tag: "1.0.0"`, "tag: 1.0"),
+			file: FileManifest, want: []string{"manifest.yaml:16: spec.operator.image.tag: must be a string, not a number (quote it)"}},
 		{name: "operator image missing", edit: manifestWith("    image:\n      name: example-solution-operator\n", "    x:\n      name: example-solution-operator\n"),
 			file: FileManifest, want: []string{"spec.operator.image: missing"}},
 		{name: "manifest not YAML", edit: func(s *solutioniso.Spec) { s.ManifestYAML = "apiVersion: [\n" },
