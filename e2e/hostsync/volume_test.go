@@ -446,3 +446,37 @@ func TestVolumeStorageBatchesANodeAndIsolatesARefusal(t *testing.T) {
 		}
 	}
 }
+
+// A Volume whose step fails when it runs (mkfs.xfs refuses a file under 300 MB, which
+// no probe can tell) fails alone: the node's other Volumes, whose steps come after its
+// own in the node's script, are applied all the same, on this run and the next.
+func TestVolumeStorageFailingStepDoesNotBlockTheNode(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	specs := []volume.Spec{
+		{Name: "a-too-small", UID: "11111111-2222-4333-8444-555555555555", Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 64 << 20, FSType: "xfs"},
+		{Name: "b-fine", UID: "66666666-7777-4888-9999-aaaaaaaaaaaa", Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 64 << 20, FSType: "ext4"},
+	}
+	t.Cleanup(func() {
+		_, _ = l.Run(context.Background(), h, "for f in "+volume.SparseDir+"/*; do for d in $(losetup -n -O NAME -j $f); do losetup -d $d; done; done; true")
+	})
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	for run := 1; run <= 2; run++ {
+		out := vs.Prepare(ctx, site, specs, true)
+		if out[1].Err != nil || out[1].Info.Path != "/dev/disk/by-uuid/"+specs[1].UID {
+			t.Fatalf("run %d: the other Volume of the node was not prepared: %+v", run, out[1])
+		}
+		if err := out[0].Err; err == nil || !strings.Contains(err.Error(), "node-1") || !strings.Contains(err.Error(), "larger than 300MB") {
+			t.Fatalf("run %d: the failing Volume: %+v, want mkfs.xfs' refusal on node-1", run, out[0])
+		}
+		// The steps taken on the first run are reported as such, once.
+		if e := entryOf(t, out[1].Steps, "Filesystem b-fine"); (run == 1) != (e.Action == change.Created) {
+			t.Fatalf("run %d: b-fine's filesystem: %v", run, out[1].Steps)
+		}
+		if b := blkidOn(t, ctx, l, h, "$(losetup -n -O NAME -j "+specs[1].SparsePath()+")"); !strings.Contains(b, "UUID="+specs[1].UID) {
+			t.Fatalf("run %d: blkid of b-fine: %q", run, b)
+		}
+	}
+}
