@@ -449,7 +449,8 @@ func TestVolumeStorageBatchesANodeAndIsolatesARefusal(t *testing.T) {
 
 // A Volume whose step fails when it runs (mkfs.xfs refuses a file under 300 MB, which
 // no probe can tell) fails alone: the node's other Volumes, whose steps come after its
-// own in the node's script, are applied all the same, on this run and the next.
+// own in the node's script, are applied all the same, on this run and the next; the
+// failure names the node and the device.
 func TestVolumeStorageFailingStepDoesNotBlockTheNode(t *testing.T) {
 	ctx := testCtx(t)
 	l := startLab(t, ctx, hosts.Options{Hosts: 1})
@@ -468,8 +469,9 @@ func TestVolumeStorageFailingStepDoesNotBlockTheNode(t *testing.T) {
 		if out[1].Err != nil || out[1].Info.Path != "/dev/disk/by-uuid/"+specs[1].UID {
 			t.Fatalf("run %d: the other Volume of the node was not prepared: %+v", run, out[1])
 		}
-		if err := out[0].Err; err == nil || !strings.Contains(err.Error(), "node-1") || !strings.Contains(err.Error(), "larger than 300MB") {
-			t.Fatalf("run %d: the failing Volume: %+v, want mkfs.xfs' refusal on node-1", run, out[0])
+		if err := out[0].Err; err == nil || !strings.Contains(err.Error(), "node-1") || !strings.Contains(err.Error(), "larger than 300MB") ||
+			!strings.Contains(err.Error(), "volume a-too-small: mkfs.xfs on /dev/loop") {
+			t.Fatalf("run %d: the failing Volume: %+v, want mkfs.xfs' refusal naming node-1 and the loop device", run, out[0])
 		}
 		// The steps taken on the first run are reported as such, once.
 		if e := entryOf(t, out[1].Steps, "Filesystem b-fine"); (run == 1) != (e.Action == change.Created) {

@@ -66,7 +66,7 @@ func (p *Partition) script() string {
 	return s.resolveDevice() +
 		"rc=0; blkid -p \"$d\" >/dev/null 2>&1 || rc=$?\n" +
 		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not partitioning it") + " >&2; exit 1; }\n" +
-		"sgdisk --new=1:0:0 --partition-guid=1:" + s.UID + " \"$d\" >/dev/null\n" +
+		runOnDevice(s.Name, "sgdisk", "sgdisk --new=1:0:0 --partition-guid=1:"+s.UID+" \"$d\"") +
 		"partx -a \"$d\" 2>/dev/null || partx -u \"$d\"\n"
 }
 

@@ -125,6 +125,13 @@ func loopsOf(file string) string {
 // fail is a shell command that prints msg on stderr and exits 1.
 func fail(msg string) string { return "{ echo " + resource.Q(msg) + " >&2; exit 1; }" }
 
+// runOnDevice runs command (shell words) on the device "$d"; when it fails, its output
+// follows what failed and on which device, which its own message may not say.
+func runOnDevice(volumeName, what, command string) string {
+	return "if ! out=$(" + command + " 2>&1); then echo " + resource.Q("volume "+volumeName+": "+what+" on ") +
+		"\"$d\"" + resource.Q(" failed: ") + "\"$out\" >&2; exit 1; fi\n"
+}
+
 // resolveDevice is a shell snippet that sets $d to the volume's device at the moment it
 // runs: the raw device, or the (first) loop device of the sparse file; it fails when a
 // sparse file has no loop device.
@@ -362,5 +369,5 @@ func (f *Filesystem) mkfsScript() string {
 	return s.resolveDevice() +
 		"rc=0; blkid -p \"$d\" >/dev/null 2>&1 || rc=$?\n" +
 		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not formatting it") + " >&2; exit 1; }\n" +
-		s.mkfsCommand("\"$d\"")
+		runOnDevice(s.Name, "mkfs."+s.FSType, s.mkfsCommand("\"$d\""))
 }
