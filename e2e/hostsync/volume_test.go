@@ -482,3 +482,48 @@ func TestVolumeStorageFailingStepDoesNotBlockTheNode(t *testing.T) {
 		}
 	}
 }
+
+// A sparse Block volume after a reboot: its loop device is gone, the file keeps its
+// partition table. Attached again, the loop device must show the partition again (the
+// PersistentVolume's /dev/disk/by-partuuid/<uid> is that partition), without
+// partitioning anything anew. It is attached with partition scanning, which kernels
+// whose loop driver does not scan by itself (loop.max_part=0) need; a kernel that cannot
+// read a GPT (the lab's) is given the partition by partx.
+func TestVolumeSparseBlockAfterReboot(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	spec := volume.Spec{Name: "sparse-block", UID: volUID, Node: "node-1", Mode: volume.ModeBlock, SparseSize: 64 << 20}
+	file := spec.SparsePath()
+	detach := "for d in $(losetup -n -O NAME -j " + file + "); do losetup -d $d; done; true"
+	t.Cleanup(func() {
+		if _, err := l.Run(context.Background(), h, detach); err != nil {
+			t.Errorf("detaching: %v", err)
+		}
+	})
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	first := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if first.Err != nil || !strings.HasSuffix(first.Info.DeviceName, "p1") {
+		t.Fatalf("first run: %+v", first)
+	}
+	// A reboot leaves nothing of the loop device; this kernel would keep the partition
+	// partx added to it across the detach (and show it on whatever file the device is
+	// attached to next): drop it first.
+	if _, err := l.Run(ctx, h, "for d in $(losetup -n -O NAME -j "+file+"); do partx -d $d; losetup -d $d; done"); err != nil {
+		t.Fatal(err)
+	}
+	again := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if again.Err != nil || !strings.HasSuffix(again.Info.DeviceName, "p1") || again.Info.Path != "/dev/disk/by-partuuid/"+volUID {
+		t.Fatalf("after the reboot: %+v", again)
+	}
+	if e := entryOf(t, again.Steps, "Partition sparse-block"); e.Action == change.Created {
+		t.Fatalf("after the reboot the partition was made again: %v", again.Steps)
+	}
+	if out, err := l.Run(ctx, h, "blkid -p -s PART_ENTRY_UUID -o value /dev/"+again.Info.DeviceName); err != nil || strings.TrimSpace(out) != volUID {
+		t.Fatalf("partition /dev/%s: %q %v", again.Info.DeviceName, out, err)
+	}
+	if out, err := l.Run(ctx, h, "cat /sys/block/$(basename $(losetup -n -O NAME -j "+file+"))/loop/partscan"); err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("the loop device was attached again without partition scanning: partscan %q %v", out, err)
+	}
+}

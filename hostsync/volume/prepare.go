@@ -203,9 +203,11 @@ func (l *LoopDevice) Decide(facts string, _ *resource.Context) resource.Step {
 	}
 	q := resource.Q(p)
 	// Attached only if still unattached when the step runs: two loop devices on one file
-	// would be two writers of one filesystem.
-	return resource.Step{Action: change.Created, Message: "losetup --find " + p,
-		Script: fmt.Sprintf("[ -f %[1]s ] || %[2]s\nif [ -z \"$(%[3]s)\" ]; then losetup --find --show %[1]s; fi",
+	// would be two writers of one filesystem. With its partitions scanned, as MetalK8s
+	// does: a Block volume's partition (its PersistentVolume's by-partuuid path) only
+	// shows on kernels whose loop driver does not scan by itself (loop.max_part=0) so.
+	return resource.Step{Action: change.Created, Message: "losetup --find --partscan " + p,
+		Script: fmt.Sprintf("[ -f %[1]s ] || %[2]s\nif [ -z \"$(%[3]s)\" ]; then losetup --find --partscan --show %[1]s; fi",
 			q, fail(fmt.Sprintf("volume %s: %s is missing", l.Spec.Name, p)), loopsOf(p))}
 }
 
@@ -251,10 +253,14 @@ type probed struct {
 	parts map[string]string
 	// kind is "partition" or "dm" when a raw device is one (Partition's probe).
 	kind string
+	// kernel: the device is a block device, whose partitions the kernel shows are
+	// kparts, by number (Partition's probe).
+	kernel bool
+	kparts map[string]bool
 }
 
 func parseProbe(facts string) probed {
-	p := probed{tags: map[string]string{}, parts: map[string]string{}, rc: -1}
+	p := probed{tags: map[string]string{}, parts: map[string]string{}, kparts: map[string]bool{}, rc: -1}
 	for _, l := range strings.Split(strings.TrimSpace(facts), "\n") {
 		l = strings.TrimSpace(l)
 		switch {
@@ -270,6 +276,10 @@ func parseProbe(facts string) probed {
 			}
 		case strings.HasPrefix(l, "kind="):
 			p.kind = strings.TrimPrefix(l, "kind=")
+		case l == "kernel=1":
+			p.kernel = true
+		case strings.HasPrefix(l, "kpart="):
+			p.kparts[strings.TrimPrefix(l, "kpart=")] = true
 		case strings.HasPrefix(l, "blkid="):
 			if n, err := strconv.Atoi(strings.TrimPrefix(l, "blkid=")); err == nil {
 				p.rc = n
