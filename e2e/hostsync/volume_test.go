@@ -527,3 +527,27 @@ func TestVolumeSparseBlockAfterReboot(t *testing.T) {
 		t.Fatalf("the loop device was attached again without partition scanning: partscan %q %v", out, err)
 	}
 }
+
+// A raw Block volume named by a persistent link to its disk (a /dev/disk/by-id path, as
+// production sites name disks; here a link of the machine's /dev, which the hosts
+// share): partitioned, and its partition found under the kernel's name of the disk.
+func TestVolumeBlockThroughALink(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	link := "/dev/mk8s-test-disk-" + filepath.Base(dev) // the loop device is this test's: so is the name
+	if err := os.Symlink(dev, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(link) })
+	spec := volume.Spec{Name: "raw-block", UID: volUID, Node: "node-1", Mode: volume.ModeBlock, DevicePath: link}
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	for run := 1; run <= 2; run++ {
+		out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+		if out.Err != nil || out.Info.DeviceName != filepath.Base(dev)+"p1" || out.Info.Path != "/dev/disk/by-partuuid/"+volUID {
+			t.Fatalf("run %d: %+v", run, out)
+		}
+	}
+}

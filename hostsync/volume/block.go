@@ -98,7 +98,7 @@ func blockInfoScript(s Spec) string {
 	return "export LC_ALL=C\n" + s.resolveDevice() +
 		"nr=$(partx -g -o NR,UUID \"$d\" | awk -v u=" + resource.Q(s.UID) + " '$2 == u { print $1 }')\n" +
 		"[ -n \"$nr\" ] || " + fail(fmt.Sprintf("volume %s: no partition with GUID %s", s.Name, s.UID)) + "\n" +
-		"b=$(basename \"$d\")\n" +
+		"b=$(basename \"$(readlink -f \"$d\")\")\n" +
 		"for q in /sys/class/block/\"$b\"/*/partition; do [ \"$(cat \"$q\")\" = \"$nr\" ] && echo \"device=/dev/$(basename \"$(dirname \"$q\")\")\"; done\n" +
 		"for q in /sys/class/block/\"$b\"/*/partition; do [ \"$(cat \"$q\")\" = \"$nr\" ] && echo \"size=$(( $(cat \"$(dirname \"$q\")/size\") * 512 ))\"; done\n"
 }
