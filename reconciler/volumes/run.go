@@ -132,6 +132,18 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 	uid := placeholderUID
 	if !r.planned {
 		uid = string(r.vol.GetUID())
+		if field, want, have := specChange(r.site, r.vol); field != "" {
+			// The objects half could not apply the change either: nothing is done, the
+			// Volume stays as the cluster has it.
+			src := r.site.Source
+			err := fmt.Errorf("%s: %s:%d: %s is %q in the site but %q in the cluster: the storage of a Volume cannot move "+
+				"nor change, and the API server refuses the edit; nothing is done on node %s. Revert the change, or remove "+
+				"the Volume from the site (its storage is released) and add it back under a new name",
+				r.subject(), src.File, src.LineOf(field), field, want, have, liveNode(r.vol))
+			r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
+			r.err, r.done = err, true
+			return
+		}
 	}
 	if r.planned || !slices.Contains(r.vol.GetFinalizers(), Finalizer) {
 		r.add(change.Entry{Subject: r.subject(), Action: change.Configured, Message: "finalizer " + Finalizer + " added"})
@@ -402,6 +414,11 @@ func (m *Manager) listVolumes(ctx context.Context) ([]*unstructured.Unstructured
 	}
 	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, nil
+}
+
+func liveNode(vol *unstructured.Unstructured) string {
+	n, _, _ := unstructured.NestedString(vol.Object, "spec", "nodeName")
+	return n
 }
 
 func siteVolume(site *schema.Site, name string) *schema.Volume {

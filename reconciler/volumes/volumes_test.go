@@ -29,6 +29,8 @@ type fakeStorage struct {
 	formatted map[string]int // uid → mkfs runs
 	released  []string
 	fail      map[string]error // volume name → Prepare error
+	// asked are the specs Prepare was given, plan or apply.
+	asked []volume.Spec
 	// crashAfterMkfs makes the first Prepare of that volume format it, then fail: a
 	// reconciler killed between mkfs and the PersistentVolume.
 	crashAfterMkfs string
@@ -43,6 +45,9 @@ func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, specs []volume.
 	for i, s := range specs {
 		out[i].Steps, out[i].Info, out[i].Err = f.prepare(s, apply)
 	}
+	f.mu.Lock()
+	f.asked = append(f.asked, specs...)
+	f.mu.Unlock()
 	return out
 }
 
@@ -93,13 +98,19 @@ type rig struct {
 
 // start loads site-example, and applies its Volume CRD and Volume objects as the
 // objects half would.
-func start(t *testing.T) *rig {
+func start(t *testing.T) *rig { return startWith(t, nil) }
+
+// startWith is start with the site edited first.
+func startWith(t *testing.T, edit func(*schema.Site)) *rig {
 	t.Helper()
 	env := kubeenv.StartT(t)
 	ctx := context.Background()
 	site, diags := schema.LoadDir(ctx, "../../site-example")
 	if site == nil {
 		t.Fatal(diags)
+	}
+	if edit != nil {
+		edit(site)
 	}
 	objs, err := render.Objects(site, render.Options{SiteName: "default"})
 	if err != nil {
@@ -237,19 +248,26 @@ func TestPlanWritesNothing(t *testing.T) {
 }
 
 // A Volume whose storage fails is Failed with the reason; the others go on. An
-// invalid spec (a StorageClass the site does not have) is Failed too.
+// invalid spec (a StorageClass the site does not have, one without fsType) is Failed
+// too; the platform's metalk8s class needs no document.
 func TestFailuresAreRecordedPerVolume(t *testing.T) {
-	r := start(t)
+	var nope, bare string
+	r := startWith(t, func(site *schema.Site) {
+		site.StorageClasses = []schema.StorageClass{{Name: "bare", Provisioner: "kubernetes.io/no-provisioner"}}
+		site.Volumes[2].StorageClassName = "nope"
+		site.Volumes[3].StorageClassName = "bare"
+		nope, bare = site.Volumes[2].Name, site.Volumes[3].Name
+	})
 	bad, other := r.site.Volumes[0].Name, r.site.Volumes[1].Name
 	r.storage.fail[bad] = errors.New("node worker-1: /dev/vdb holds an ext4 filesystem that is not this volume's: refusing to format")
-	site := *r.site
-	site.Volumes = slices.Clone(r.site.Volumes)
-	site.Volumes[2].StorageClassName = "nope"
-	_, err := r.m.Reconcile(context.Background(), &site)
-	if err == nil || !strings.Contains(err.Error(), "Volume/"+bad) || !strings.Contains(err.Error(), "Volume/"+site.Volumes[2].Name) {
-		t.Fatalf("error: %v", err)
+	_, err := r.m.Reconcile(context.Background(), r.site)
+	for _, name := range []string{bad, nope, bare} {
+		if err == nil || !strings.Contains(err.Error(), "Volume/"+name) {
+			t.Errorf("error: %v, want one naming Volume/%s", err, name)
+		}
 	}
-	for name, want := range map[string]string{bad: "refusing to format", site.Volumes[2].Name: `StorageClass \"nope\" is not in the site`} {
+	for name, want := range map[string]string{bad: "refusing to format", nope: `StorageClass \"nope\" is not in the site`,
+		bare: "parameters.fsType is not set"} {
 		v := r.volume(t, name)
 		if str(v, "status", "phase") != volumes.PhaseFailed || !strings.Contains(stringify(v.Object["status"]), want) {
 			t.Errorf("Volume/%s status: %v", name, v.Object["status"])
@@ -259,26 +277,13 @@ func TestFailuresAreRecordedPerVolume(t *testing.T) {
 		}
 	}
 	if v := r.volume(t, other); str(v, "status", "phase") != volumes.PhaseAvailable {
-		t.Errorf("Volume/%s: %v", other, v.Object["status"])
+		t.Errorf("Volume/%s on the platform class: %v", other, v.Object["status"])
 	}
 	// The same failures again: nothing to write (a Failed Volume is not flipped to
 	// Pending and back on every run).
 	r.counter.Reset()
-	if _, err := r.m.Reconcile(context.Background(), &site); err == nil || r.counter.Writes() != 0 {
+	if _, err := r.m.Reconcile(context.Background(), r.site); err == nil || r.counter.Writes() != 0 {
 		t.Fatalf("repeated failure: %v, requests %s", err, r.counter.String())
-	}
-	// A Filesystem volume of a StorageClass without fsType is Failed, as the storage
-	// operator refuses it; the platform's metalk8s class needs no document.
-	site.Volumes[2].StorageClassName = "metalk8s"
-	site.StorageClasses = []schema.StorageClass{{Name: "bare", Provisioner: "kubernetes.io/no-provisioner"}}
-	site.Volumes[3].StorageClassName = "bare"
-	delete(r.storage.fail, bad)
-	_, err = r.m.Reconcile(context.Background(), &site)
-	if err == nil || !strings.Contains(err.Error(), "parameters.fsType is not set") {
-		t.Fatalf("no fsType: %v", err)
-	}
-	if v := r.volume(t, site.Volumes[2].Name); str(v, "status", "phase") != volumes.PhaseAvailable {
-		t.Errorf("Volume/%s on the platform class: %v", site.Volumes[2].Name, v.Object["status"])
 	}
 }
 
@@ -406,6 +411,80 @@ func TestVolumesOfANodeThatLeftTheSiteGo(t *testing.T) {
 			return e.Subject == "VolumeStorage/"+name && e.Action == change.Skipped && strings.Contains(e.Message, "no longer in the site")
 		}) {
 			t.Errorf("no entry says Volume/%s's storage is left on %s: %v", name, gone, set)
+		}
+	}
+}
+
+// A Volume edited in the site after it was created (moved to another node or device,
+// resized, another mode or StorageClass): the API server refuses the change (the
+// objects half fails on it), and the Volumes phase must not prepare the edited spec
+// under the existing Volume's UID (a second filesystem with that UUID on another
+// device, storage on a node its PersistentVolume does not name). It says which field
+// of which file differs, in the plan and the reconcile, and leaves the Volume, its
+// status, its PersistentVolume and its storage as they are.
+func TestEditedVolumeIsNotPreparedAnew(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	site := *r.site
+	site.Volumes = slices.Clone(r.site.Volumes)
+	edits := map[string]struct {
+		edit  func(v *schema.Volume)
+		field string
+	}{
+		"bootstrap-prometheus":  {func(v *schema.Volume) { v.NodeName = "worker-2" }, "spec.nodeName"},
+		"worker-1-alertmanager": {func(v *schema.Volume) { v.SparseLoopDevice = &schema.SparseLoopDevice{Size: "2Gi"} }, "spec.sparseLoopDevice.size"},
+		"worker-1-loki":         {func(v *schema.Volume) { v.Mode = volume.ModeBlock }, "spec.mode"},
+		"worker-1-prometheus":   {func(v *schema.Volume) { v.RawBlockDevice = &schema.RawBlockDevice{DevicePath: "/dev/vdc"} }, "spec.rawBlockDevice.devicePath"},
+	}
+	for i := range site.Volumes {
+		v := &site.Volumes[i]
+		e, ok := edits[v.Name]
+		if !ok {
+			t.Fatalf("no edit for Volume/%s", v.Name)
+		}
+		e.edit(v)
+	}
+	// The objects half cannot apply them.
+	objs, err := render.Objects(&site, render.Options{SiteName: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Volume" {
+			if err := r.c.Patch(ctx, o, client.Apply, client.FieldOwner("mk8s"), client.ForceOwnership); err == nil || !strings.Contains(err.Error(), "immutable") {
+				t.Fatalf("Volume/%s: the API server took the edit: %v", o.GetName(), err)
+			}
+		}
+	}
+	before := map[string]string{}
+	for name := range edits {
+		pv, _ := r.get(t, "v1", "PersistentVolume", name)
+		before[name] = pv.GetResourceVersion() + " " + r.volume(t, name).GetResourceVersion()
+	}
+	r.storage.asked = nil
+	for _, run := range []func(context.Context, *schema.Site) (change.Set, error){r.m.Plan, r.m.Reconcile} {
+		set, err := run(ctx, &site)
+		for name, e := range edits {
+			file := "volumes/" + name + ".yaml"
+			if err == nil || !strings.Contains(err.Error(), "Volume/"+name) || !strings.Contains(err.Error(), file+":") || !strings.Contains(err.Error(), e.field) {
+				t.Errorf("Volume/%s: want an error naming %s and %s, got %v", name, file, e.field, err)
+			}
+			if !slices.ContainsFunc(set, func(x change.Entry) bool { return x.Subject == "Volume/"+name && x.Action == change.Failed }) {
+				t.Errorf("Volume/%s: no failed entry in %v", name, set)
+			}
+		}
+	}
+	if len(r.storage.asked) != 0 {
+		t.Fatalf("the edited specs were given to the host half: %+v", r.storage.asked)
+	}
+	for name := range edits {
+		pv, _ := r.get(t, "v1", "PersistentVolume", name)
+		v := r.volume(t, name)
+		if got := pv.GetResourceVersion() + " " + v.GetResourceVersion(); got != before[name] || str(v, "status", "phase") != volumes.PhaseAvailable {
+			t.Errorf("Volume/%s or its PersistentVolume changed: %s -> %s, status %v", name, before[name], got, v.Object["status"])
 		}
 	}
 }
