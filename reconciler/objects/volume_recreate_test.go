@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/reconciler/volumes"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -55,5 +57,49 @@ spec:
 	// The plan says the same, rather than announcing a recreation.
 	if _, err := m.Plan(ctx, objects.PlanOptions{Objects: volumeObjects(t, site, v)}); err == nil || !strings.Contains(err.Error(), "is Bound") {
 		t.Errorf("plan of the same change: want the same refusal, got %v", err)
+	}
+}
+
+// A Volume that opts in to recreation, whose storage the Volumes phase prepared (its
+// finalizer is on it): deleting it waits for that finalizer, which only the Volumes
+// phase removes, after the objects are applied. The apply must not wait for it (it
+// would wait for ever, and the daemon with it): the change is refused, in the plan and
+// the apply, saying how to move the Volume, and the Volume is not deleted.
+func TestRecreateOfAPreparedVolumeIsRefused(t *testing.T) {
+	needEnv(t)
+	site, name := unique("volprep"), unique("vol")
+	v := schema.Volume{Name: name, NodeName: "node-a", StorageClassName: "metalk8s",
+		Annotations: map[string]string{render.AnnotationRecreate: "true"}, SparseLoopDevice: &schema.SparseLoopDevice{Size: "1Gi"}}
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: volumeObjects(t, site, v)})
+	vol := get(t, m.Client(), volumeObjects(t, site, v)[1])
+	uid := vol.GetUID()
+	vol.SetFinalizers([]string{volumes.Finalizer})
+	if err := m.Client().Update(context.Background(), vol); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Let the API server delete it at the end, whatever the test left.
+		u := get(t, m.Client(), volumeObjects(t, site, v)[1])
+		u.SetFinalizers(nil)
+		_ = m.Client().Update(context.Background(), u)
+	})
+
+	v.NodeName = "node-b"
+	if _, err := m.Plan(context.Background(), objects.PlanOptions{Objects: volumeObjects(t, site, v)}); err == nil ||
+		!strings.Contains(err.Error(), "Volume/"+name) || !strings.Contains(err.Error(), "storage") {
+		t.Errorf("plan: want a refusal naming Volume/%s and its storage, got %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := m.Apply(ctx, objects.ApplyOptions{Objects: volumeObjects(t, site, v)})
+	if ctx.Err() != nil {
+		t.Fatalf("the apply waited for the Volume's deletion: %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "Volume/"+name) || !strings.Contains(err.Error(), "storage") {
+		t.Errorf("apply: want a refusal naming Volume/%s and its storage, got %v", name, err)
+	}
+	if got := get(t, m.Client(), volumeObjects(t, site, v)[1]); got.GetUID() != uid || got.GetDeletionTimestamp() != nil {
+		t.Errorf("the Volume was deleted (uid %s -> %s, deletion %v)", uid, got.GetUID(), got.GetDeletionTimestamp())
 	}
 }

@@ -138,7 +138,7 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 			src := r.site.Source
 			err := fmt.Errorf("%s: %s:%d: %s is %q in the site but %q in the cluster: the storage of a Volume cannot move "+
 				"nor change, and the API server refuses the edit; nothing is done on node %s. Revert the change, or remove "+
-				"the Volume from the site (its storage is released) and add it back under a new name",
+				"the Volume from the site and reconcile (its storage is released), then add it back",
 				r.subject(), src.File, src.LineOf(field), field, want, have, liveNode(r.vol))
 			r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
 			r.err, r.done = err, true
