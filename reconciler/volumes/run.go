@@ -241,6 +241,7 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 		r.done = true
 		return
 	}
+	m.leaveForeignPV(r)
 	if r.pv != nil {
 		if claim := boundClaim(r.pv); claim != "" {
 			msg := fmt.Sprintf("deletion waits: PersistentVolume/%s is bound to PersistentVolumeClaim %s; nothing is released while it is", r.name, claim)
@@ -263,6 +264,7 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 // keeps it; the objects half says so). In a reconcile, prune ran already and kept it:
 // a bound PersistentVolume is why, and the Volume's status says so.
 func (m *Manager) removed(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	m.leaveForeignPV(r)
 	claim := ""
 	if r.pv != nil {
 		claim = boundClaim(r.pv)
@@ -275,6 +277,17 @@ func (m *Manager) removed(ctx context.Context, site *schema.Site, r *volumeRun, 
 		r.done = true
 	default:
 		m.prepareRelease(ctx, site, r, false)
+	}
+}
+
+// leaveForeignPV forgets, for a Volume being released, a PersistentVolume of its name
+// that mk8s did not create (the Volume was Failed for it): it is not the Volume's, and
+// is neither deleted nor waited for.
+func (m *Manager) leaveForeignPV(r *volumeRun) {
+	if r.pv != nil && !isOurs(r.pv, m.site) {
+		r.add(change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Skipped,
+			Message: "not created by mk8s: not the Volume's, left alone"})
+		r.pv = nil
 	}
 }
 

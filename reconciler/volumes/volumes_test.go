@@ -488,3 +488,48 @@ func TestEditedVolumeIsNotPreparedAnew(t *testing.T) {
 		}
 	}
 }
+
+// A PersistentVolume named like a Volume that mk8s did not create (someone's own) makes
+// the Volume Failed, and is left alone: also when the Volume is removed, in the plan and
+// in the reconcile, which release the Volume without deleting that PersistentVolume.
+func TestForeignPersistentVolumeIsNeverDeleted(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	name := r.site.Volumes[0].Name
+	foreign := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "PersistentVolume",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{
+			"capacity": map[string]any{"storage": "1Gi"}, "accessModes": []any{"ReadWriteOnce"},
+			"storageClassName": "manual", "local": map[string]any{"path": "/mnt/someones-data"},
+			"nodeAffinity": map[string]any{"required": map[string]any{"nodeSelectorTerms": []any{map[string]any{
+				"matchExpressions": []any{map[string]any{"key": "kubernetes.io/hostname", "operator": "In", "values": []any{"worker-3"}}}}}}},
+		},
+	}}
+	if err := r.c.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.Reconcile(ctx, r.site); err == nil || !strings.Contains(err.Error(), "not created by mk8s") {
+		t.Fatalf("want Volume/%s refused for the foreign PersistentVolume, got %v", name, err)
+	}
+
+	site := *r.site
+	site.Volumes = slices.DeleteFunc(slices.Clone(r.site.Volumes), func(v schema.Volume) bool { return v.Name == name })
+	plan, err := r.m.Plan(ctx, &site)
+	if err != nil || slices.ContainsFunc(plan, func(e change.Entry) bool { return e.Subject == "PersistentVolume/"+name && e.Action == change.Deleted }) {
+		t.Fatalf("the plan of the removal deletes the foreign PersistentVolume: %v\n%v", err, plan)
+	}
+	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil { // the objects half's prune
+		t.Fatal(err)
+	}
+	set, err := r.m.Reconcile(ctx, &site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	if pv, ok := r.get(t, "v1", "PersistentVolume", name); !ok || pv.GetDeletionTimestamp() != nil || pv.GetUID() != foreign.GetUID() {
+		t.Fatalf("the foreign PersistentVolume was deleted: %v", set)
+	}
+	if _, there := r.get(t, schema.APIVersionVolume, "Volume", name); there {
+		t.Fatalf("Volume/%s is still there: %v", name, set)
+	}
+}
