@@ -54,6 +54,16 @@ func isOurs(u *unstructured.Unstructured, site string) bool {
 	return true
 }
 
+// ownedBy says the PersistentVolume is the one of the Volume whose UID is uid.
+func ownedBy(pv *unstructured.Unstructured, uid string) bool {
+	for _, o := range pv.GetOwnerReferences() {
+		if string(o.UID) == uid {
+			return true
+		}
+	}
+	return false
+}
+
 // boundClaim names the claim a PersistentVolume is bound to, "" when it is free. Bound
 // is what the PV controller says; a claimRef alone (a claim being bound) counts too:
 // a volume is only released when nothing is about to use it.

@@ -164,6 +164,17 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s exists and was not created by mk8s: it is left alone", r.name), apply)
 		return
 	}
+	if r.pv != nil && (r.planned || !ownedBy(r.pv, string(r.vol.GetUID()))) {
+		// The PersistentVolume of a former Volume of this name: it names the former
+		// storage (its UID), not this Volume's.
+		if r.pv.GetDeletionTimestamp() != nil {
+			m.waitForFormerPV(ctx, r, apply)
+			return
+		}
+		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s belongs to a former Volume of this name, not to this one: "+
+			"mk8s does not adopt it; delete it once its data is not needed", r.name), apply)
+		return
+	}
 	// Pending marks a Volume seen for the first time; a Failed one stays Failed until
 	// it succeeds, so that a repeated failure writes nothing.
 	if !r.planned && liveState(r.vol).phase == "" {
@@ -171,6 +182,22 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 			message: "preparing the storage on " + r.site.NodeName}, apply); err != nil {
 			m.failDeploy(ctx, r, err, apply)
 		}
+	}
+}
+
+// waitForFormerPV records that a Volume waits for the PersistentVolume of a former
+// Volume of its name to be gone (the controller-manager removes it once unused) before
+// anything is done for it: Pending, not Failed, and no error.
+func (m *Manager) waitForFormerPV(ctx context.Context, r *volumeRun, apply bool) {
+	msg := fmt.Sprintf("waits: PersistentVolume/%s of a former Volume of this name is being deleted; "+
+		"this Volume is prepared once it is gone", r.name)
+	r.add(change.Entry{Subject: r.subject(), Action: change.Skipped, Message: msg})
+	r.done = true
+	if r.planned {
+		return
+	}
+	if _, err := m.setStatus(ctx, r.vol, state{phase: PhasePending, ready: readiness(PhasePending), reason: "Pending", message: msg}, apply); err != nil {
+		r.err = fmt.Errorf("%s: %w", r.subject(), err)
 	}
 }
 

@@ -533,3 +533,58 @@ func TestForeignPersistentVolumeIsNeverDeleted(t *testing.T) {
 		t.Fatalf("Volume/%s is still there: %v", name, set)
 	}
 }
+
+// A Volume removed, then added back under the same name (a new UID) while the
+// PersistentVolume of the former one is still being deleted (the API server's
+// pv-protection finalizer, removed by the controller-manager, which this test does not
+// run): that PersistentVolume names the former storage (/dev/disk/by-uuid/<former uid>)
+// and is not the new Volume's, which waits for it instead of being Available on it.
+func TestFormerPersistentVolumeIsNotTaken(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	name := r.site.Volumes[0].Name
+	former := r.volume(t, name)
+	if err := r.c.Delete(ctx, former); err != nil {
+		t.Fatal(err)
+	}
+	site := *r.site
+	site.Volumes = slices.DeleteFunc(slices.Clone(r.site.Volumes), func(v schema.Volume) bool { return v.Name == name })
+	if _, err := r.m.Reconcile(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	if pv, ok := r.get(t, "v1", "PersistentVolume", name); !ok || pv.GetDeletionTimestamp() == nil {
+		t.Fatalf("the former PersistentVolume is not being deleted (%v)", ok)
+	}
+
+	// Added back: the objects half creates it anew. The plan already says it waits.
+	if plan, _ := r.m.Plan(ctx, r.site); !slices.ContainsFunc(plan, func(e change.Entry) bool {
+		return e.Subject == "Volume/"+name && e.Action == change.Skipped && strings.Contains(e.Message, "former")
+	}) {
+		t.Errorf("plan: no entry says Volume/%s waits for the former PersistentVolume:\n%v", name, plan)
+	}
+	objs, err := render.Objects(r.site, render.Options{SiteName: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetKind() == "Volume" && o.GetName() == name {
+			if err := r.c.Create(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	set, err := r.m.Reconcile(ctx, r.site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	v := r.volume(t, name)
+	if v.GetUID() == former.GetUID() || str(v, "status", "phase") == volumes.PhaseAvailable {
+		t.Fatalf("Volume/%s is Available on the PersistentVolume of the former Volume: %v", name, v.Object["status"])
+	}
+	if !strings.Contains(stringify(v.Object["status"]), "former") {
+		t.Errorf("the status does not say what the Volume waits for: %v", v.Object["status"])
+	}
+}
