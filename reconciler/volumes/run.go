@@ -276,11 +276,13 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 			return
 		}
 	}
-	live := liveState(r.vol)
-	if _, err := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: live.deviceName, ready: readiness(PhaseTerminating),
-		reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
-		r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
-		return
+	// Terminating once: a release that failed before keeps the status saying why.
+	if live := liveState(r.vol); live.phase != PhaseTerminating {
+		if _, err := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: live.deviceName, ready: readiness(PhaseTerminating),
+			reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
+			r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
+			return
+		}
 	}
 	m.prepareRelease(ctx, site, r, apply)
 }
@@ -331,7 +333,9 @@ func (m *Manager) waitForClaim(ctx context.Context, r *volumeRun, msg string, ap
 
 // prepareRelease deletes the PersistentVolume, then says which storage to release.
 func (m *Manager) prepareRelease(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
-	if r.pv != nil {
+	// Deleted by a run before this one (still there for the API server's pv-protection):
+	// nothing more to do for it.
+	if r.pv != nil && (r.pv.GetDeletionTimestamp() == nil || slices.Contains(r.pv.GetFinalizers(), Finalizer)) {
 		r.add(change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Deleted, Disruptive: change.VolumeRemoval})
 		if apply {
 			if err := m.deletePV(ctx, r.pv); err != nil {
@@ -367,6 +371,14 @@ func (m *Manager) finishRelease(ctx context.Context, r *volumeRun, apply bool) {
 		err = fmt.Errorf("%s: releasing the storage: %w", r.subject(), err)
 		r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
 		r.err = err
+		// Still Terminating (the next reconcile tries again), and the status says why.
+		if r.vol != nil && slices.Contains(r.vol.GetFinalizers(), Finalizer) {
+			if _, serr := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: liveState(r.vol).deviceName,
+				ready: readiness(PhaseTerminating), reason: "Terminating",
+				message: "releasing the storage failed, tried again at the next reconcile: " + r.storage.Err.Error()}, apply); serr != nil {
+				r.err = errors.Join(err, serr)
+			}
+		}
 		return
 	}
 	msg := "storage released; finalizer removed"

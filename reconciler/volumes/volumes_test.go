@@ -29,6 +29,8 @@ type fakeStorage struct {
 	formatted map[string]int // uid → mkfs runs
 	released  []string
 	fail      map[string]error // volume name → Prepare error
+	// failRelease is the Release error of volumes by name.
+	failRelease map[string]error
 	// asked are the specs Prepare was given, plan or apply.
 	asked []volume.Spec
 	// crashAfterMkfs makes the first Prepare of that volume format it, then fail: a
@@ -37,7 +39,7 @@ type fakeStorage struct {
 }
 
 func newStorage() *fakeStorage {
-	return &fakeStorage{formatted: map[string]int{}, fail: map[string]error{}}
+	return &fakeStorage{formatted: map[string]int{}, fail: map[string]error{}, failRelease: map[string]error{}}
 }
 
 func (f *fakeStorage) Prepare(_ context.Context, _ *schema.Site, specs []volume.Spec, apply bool) []volume.Outcome {
@@ -79,6 +81,11 @@ func (f *fakeStorage) Release(_ context.Context, _ *schema.Site, specs []volume.
 	defer f.mu.Unlock()
 	out := make([]volume.Outcome, len(specs))
 	for i, s := range specs {
+		if err := f.failRelease[s.Name]; err != nil {
+			out[i].Steps = change.Set{{Host: s.Node, Subject: "Host " + s.Node, Action: change.Failed, Message: err.Error()}}
+			out[i].Err = err
+			continue
+		}
 		if apply {
 			f.released = append(f.released, s.Name)
 		}
@@ -586,5 +593,42 @@ func TestFormerPersistentVolumeIsNotTaken(t *testing.T) {
 	}
 	if !strings.Contains(stringify(v.Object["status"]), "former") {
 		t.Errorf("the status does not say what the Volume waits for: %v", v.Object["status"])
+	}
+}
+
+// A Volume deleted while its node cannot be reached: it stays Terminating, its status
+// saying why the release waits (not only "releasing the storage"), and it goes at the
+// first reconcile that reaches the node.
+func TestReleaseFailureIsInTheStatus(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	name := r.site.Volumes[0].Name
+	r.storage.failRelease[name] = errors.New("volume " + name + ": node bootstrap: dial tcp 10.0.0.1:22: connect: no route to host")
+	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil {
+		t.Fatal(err)
+	}
+	site := *r.site
+	site.Volumes = site.Volumes[1:]
+	if _, err := r.m.Reconcile(ctx, &site); err == nil || !strings.Contains(err.Error(), "no route to host") {
+		t.Fatalf("want the release's failure, got %v", err)
+	}
+	v := r.volume(t, name)
+	if str(v, "status", "phase") != volumes.PhaseTerminating || !strings.Contains(stringify(v.Object["status"]), "no route to host") {
+		t.Fatalf("status: %v", v.Object["status"])
+	}
+	// Failing again the same way writes nothing.
+	r.counter.Reset()
+	if _, err := r.m.Reconcile(ctx, &site); err == nil || r.counter.Writes() != 0 {
+		t.Fatalf("repeated failure: %v, requests %s", err, r.counter.String())
+	}
+	delete(r.storage.failRelease, name)
+	if _, err := r.m.Reconcile(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	if _, there := r.get(t, schema.APIVersionVolume, "Volume", name); there {
+		t.Fatal("the Volume is still there once its node was reached")
 	}
 }
