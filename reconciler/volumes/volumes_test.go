@@ -632,3 +632,43 @@ func TestReleaseFailureIsInTheStatus(t *testing.T) {
 		t.Fatal("the Volume is still there once its node was reached")
 	}
 }
+
+// The Ready condition's lastTransitionTime is when its status last changed (as
+// MetalK8s' SetCondition keeps it): a Failed Volume failing for another reason, or an
+// Available one whose device is renamed, keeps it; becoming Available moves it.
+func TestConditionTransitionTime(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	name := r.site.Volumes[0].Name
+	r.storage.fail[name] = errors.New("first reason")
+	_, _ = r.m.Reconcile(ctx, r.site)
+	const past = "2020-01-14T12:57:56Z"
+	setTransition := func() {
+		v := r.volume(t, name)
+		conds, _, _ := unstructured.NestedSlice(v.Object, "status", "conditions")
+		conds[0].(map[string]any)["lastTransitionTime"] = past
+		_ = unstructured.SetNestedSlice(v.Object, conds, "status", "conditions")
+		if err := r.c.Status().Update(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	transition := func() (string, string) {
+		v := r.volume(t, name)
+		conds, _, _ := unstructured.NestedSlice(v.Object, "status", "conditions")
+		c := conds[0].(map[string]any)
+		return c["lastTransitionTime"].(string), c["message"].(string)
+	}
+	setTransition()
+	r.storage.fail[name] = errors.New("second reason")
+	_, _ = r.m.Reconcile(ctx, r.site)
+	if at, msg := transition(); at != past || !strings.Contains(msg, "second reason") {
+		t.Errorf("Failed for another reason: lastTransitionTime %s (want %s), message %q", at, past, msg)
+	}
+	delete(r.storage.fail, name)
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := transition(); at == past {
+		t.Errorf("Failed to Available kept lastTransitionTime %s", at)
+	}
+}
