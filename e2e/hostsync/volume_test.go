@@ -551,3 +551,28 @@ func TestVolumeBlockThroughALink(t *testing.T) {
 		}
 	}
 }
+
+// A Volume's filesystem made with the fsType its StorageClass had then: the class now
+// says another (a metalk8s StorageClass declared with xfs where the platform's ext4 was
+// used, say). The filesystem is the Volume's (its UUID is the Volume's UID): it is kept
+// and the Volume stays prepared, rather than being refused as someone else's.
+func TestVolumeStorageClassFsTypeChangedAfterFormat(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	spec := volume.Spec{Name: "raw-ext4", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem, DevicePath: dev, FSType: "ext4"}
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	if out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]; out.Err != nil {
+		t.Fatalf("%+v", out)
+	}
+	spec.FSType = "xfs"
+	out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if out.Err != nil || out.Steps.Changed() || out.Info.Path != "/dev/disk/by-uuid/"+volUID {
+		t.Fatalf("the Volume's own filesystem, under a StorageClass now saying xfs: %+v", out)
+	}
+	if b := blkidOn(t, ctx, l, h, dev); !strings.Contains(b, "TYPE=ext4\n") || !strings.Contains(b, "UUID="+volUID+"\n") {
+		t.Fatalf("blkid %s: %s", dev, b)
+	}
+}

@@ -297,12 +297,14 @@ func parseProbe(facts string) probed {
 func (p probed) empty() bool { return p.rc == 2 && len(p.tags) == 0 }
 
 // ours says the device holds the Volume's filesystem (Filesystem mode) or a GPT with
-// the Volume's one partition (Block mode).
+// the Volume's one partition (Block mode). A filesystem is the Volume's by its UUID,
+// whatever its type: it was made with the fsType its StorageClass had then, and a
+// StorageClass changed since applies to new Volumes.
 func (p probed) ours(s Spec) bool {
 	if s.Mode == ModeBlock {
 		return p.rc == 0 && p.tags["PTTYPE"] == "gpt" && len(p.parts) == 1 && p.parts[s.UID] != ""
 	}
-	return p.rc == 0 && p.tags["UUID"] == s.UID && (s.FSType == "" || p.tags["TYPE"] == s.FSType)
+	return p.rc == 0 && p.tags["UUID"] == s.UID
 }
 
 // describe names what blkid found, for a refusal.
@@ -346,6 +348,9 @@ func (f *Filesystem) Decide(facts string, _ *resource.Context) resource.Step {
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.devicePath())}
 	case p.absent && s.DevicePath != "":
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
+	case p.ours(s) && p.tags["TYPE"] != s.FSType:
+		return resource.Step{Action: change.Unchanged, Message: fmt.Sprintf("the Volume's %s filesystem, kept: the StorageClass' %s is for new Volumes",
+			p.tags["TYPE"], s.FSType)}
 	case p.ours(s):
 		return resource.Step{Action: change.Unchanged}
 	case p.absent || p.empty():

@@ -114,7 +114,8 @@ func TestFilesystemDecide(t *testing.T) {
 		{"sparse not yet created", sparse, "absent", change.Created, "mkfs.xfs on the loop device of"},
 		{"foreign fs", raw, "device=/dev/sdb\nUUID=11111111-2222-3333-4444-555555555555\nTYPE=ext4\nblkid=0", change.Failed,
 			"/dev/sdb holds a ext4 filesystem with UUID 11111111-2222-3333-4444-555555555555"},
-		{"other type our uuid", raw, "device=/dev/sdb\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Failed, "a xfs filesystem"},
+		// Made when the StorageClass said xfs: still the Volume's.
+		{"other type our uuid", raw, "device=/dev/sdb\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Unchanged, "the Volume's xfs filesystem, kept"},
 		{"partition table", raw, "device=/dev/sdb\nPTUUID=abc\nPTTYPE=gpt\nblkid=0", change.Failed, "a gpt partition table"},
 		{"ambivalent", raw, "device=/dev/sdb\nblkid=8", change.Failed, "cannot identify"},
 		{"sparse file unattached holds foreign", sparse, "device=" + SparseDir + "/" + uid + "\nTYPE=ext4\nUUID=x\nblkid=0", change.Failed, "refusing to format"},
