@@ -2,10 +2,12 @@ package objects_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/metalk8s/mk8s/reconciler/change"
 	"github.com/metalk8s/mk8s/reconciler/objects"
 	"github.com/metalk8s/mk8s/reconciler/render"
 	"github.com/metalk8s/mk8s/reconciler/volumes"
@@ -101,5 +103,64 @@ func TestRecreateOfAPreparedVolumeIsRefused(t *testing.T) {
 	}
 	if got := get(t, m.Client(), volumeObjects(t, site, v)[1]); got.GetUID() != uid || got.GetDeletionTimestamp() != nil {
 		t.Errorf("the Volume was deleted (uid %s -> %s, deletion %v)", uid, got.GetUID(), got.GetDeletionTimestamp())
+	}
+}
+
+// A Volume removed from the site while a claim is being bound to its PersistentVolume
+// (the PV controller sets the claimRef before the phase Bound): a deletion cannot be
+// undone, and the claim is about to use the volume, so prune keeps it, in the plan and
+// the apply, as it keeps a Bound one. Once Released (the claim deleted), it goes.
+func TestPruneKeepsAVolumeBeingClaimed(t *testing.T) {
+	e := needEnv(t)
+	ctx := context.Background()
+	site, name := unique("volclaim"), unique("vol")
+	v := schema.Volume{Name: name, NodeName: "node-a", StorageClassName: "metalk8s", SparseLoopDevice: &schema.SparseLoopDevice{Size: "1Gi"}}
+	m := newManager(t, site, nil)
+	apply(t, m, objects.ApplyOptions{Objects: volumeObjects(t, site, v)})
+	vol := volumeObjects(t, site, v)[1]
+	uid := get(t, m.Client(), vol).GetUID()
+	pv := `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ` + name + `}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: metalk8s
+  local: {path: /mnt/` + name + `}
+  claimRef: {kind: PersistentVolumeClaim, namespace: default, name: data-0}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node-a]}]
+`
+	if out, err := e.RunKubectlStdin(ctx, []byte(pv), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	crdOnly := volumeObjects(t, site, v)[:1]
+	plan, err := m.Plan(ctx, objects.PlanOptions{Objects: crdOnly, AllowPruneAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := actions(plan)["Volume/"+name]; a != change.Skipped {
+		t.Errorf("plan: Volume/%s %s, want skipped: %v", name, a, plan)
+	}
+	set, err := m.Apply(ctx, objects.ApplyOptions{Objects: crdOnly, AllowPruneAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, m.Client(), vol); got.GetUID() != uid || got.GetDeletionTimestamp() != nil {
+		t.Fatalf("the Volume was deleted while a claim is being bound to its PersistentVolume: %v", set)
+	}
+	if i := slices.IndexFunc(set, func(e change.Entry) bool { return e.Subject == "Volume/"+name }); i < 0 ||
+		set[i].Action != change.Skipped || !strings.Contains(set[i].Message, "default/data-0") {
+		t.Errorf("apply: %v", set)
+	}
+	// The claim deleted: the PersistentVolume is Released and keeps its claimRef (a
+	// Retain volume does). The Volume is free, and goes.
+	if out, err := e.RunKubectl(ctx, "patch", "pv", name, "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Released"}}`); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if set, err = m.Apply(ctx, objects.ApplyOptions{Objects: crdOnly, AllowPruneAll: true}); err != nil || actions(set)["Volume/"+name] != change.Deleted {
+		t.Fatalf("the Volume of a Released PersistentVolume was not pruned: %v %v", err, set)
 	}
 }
