@@ -672,3 +672,39 @@ func TestConditionTransitionTime(t *testing.T) {
 		t.Errorf("Failed to Available kept lastTransitionTime %s", at)
 	}
 }
+
+// The claim of a Volume's PersistentVolume deleted: the PersistentVolume is Released
+// and keeps its claimRef (its reclaim policy is Retain). Nothing uses the volume any
+// more: deleted, the Volume is released, instead of waiting for a claim that is gone.
+func TestReleasedPersistentVolumeDoesNotHoldTheVolume(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	name := r.site.Volumes[0].Name
+	pv, _ := r.get(t, "v1", "PersistentVolume", name)
+	_ = unstructured.SetNestedMap(pv.Object, map[string]any{"kind": "PersistentVolumeClaim", "namespace": "metalk8s-monitoring", "name": "data-0"}, "spec", "claimRef")
+	if err := r.c.Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(pv.Object, "Released", "status", "phase")
+	if err := r.c.Status().Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil {
+		t.Fatal(err)
+	}
+	site := *r.site
+	site.Volumes = site.Volumes[1:]
+	set, err := r.m.Reconcile(ctx, &site)
+	if err != nil {
+		t.Fatalf("%v\n%v", err, set)
+	}
+	if !slices.Equal(r.storage.released, []string{name}) {
+		t.Fatalf("released %v: %v", r.storage.released, set)
+	}
+	if _, there := r.get(t, schema.APIVersionVolume, "Volume", name); there {
+		t.Fatal("the Volume is still there")
+	}
+}
