@@ -175,6 +175,14 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 			"mk8s does not adopt it; delete it once its data is not needed", r.name), apply)
 		return
 	}
+	if r.pv != nil && r.pv.GetDeletionTimestamp() != nil {
+		// Deleted by someone while the Volume is in the site: its finalizer keeps it,
+		// and no new claim binds a PersistentVolume being deleted.
+		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s is being deleted, not by mk8s, and its finalizer %s keeps it "+
+			"while the Volume is in the site: remove the Volume from the site to release it, or remove that finalizer "+
+			"from the PersistentVolume to have it made again on the same storage", r.name, Finalizer), apply)
+		return
+	}
 	// Pending marks a Volume seen for the first time; a Failed one stays Failed until
 	// it succeeds, so that a repeated failure writes nothing.
 	if !r.planned && liveState(r.vol).phase == "" {

@@ -708,3 +708,27 @@ func TestReleasedPersistentVolumeDoesNotHoldTheVolume(t *testing.T) {
 		t.Fatal("the Volume is still there")
 	}
 }
+
+// The PersistentVolume of an Available Volume deleted by hand: the finalizer mk8s put
+// on it keeps it, being deleted, for ever, and no new claim can bind it. The Volume is
+// not Available (as MetalK8s' operator, which checks its PersistentVolume's health):
+// it is Failed, saying why and what to do.
+func TestPersistentVolumeDeletedByHand(t *testing.T) {
+	r := start(t)
+	ctx := context.Background()
+	if _, err := r.m.Reconcile(ctx, r.site); err != nil {
+		t.Fatal(err)
+	}
+	name := r.site.Volumes[0].Name
+	pv, _ := r.get(t, "v1", "PersistentVolume", name)
+	if err := r.c.Delete(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	set, err := r.m.Reconcile(ctx, r.site)
+	if err == nil || !strings.Contains(err.Error(), "PersistentVolume/"+name+" is being deleted") {
+		t.Fatalf("want an error saying the PersistentVolume is being deleted, got %v\n%v", err, set)
+	}
+	if v := r.volume(t, name); str(v, "status", "phase") != volumes.PhaseFailed {
+		t.Fatalf("status: %v", v.Object["status"])
+	}
+}
