@@ -547,3 +547,31 @@ func TestVolumeMovedToAnotherDeviceThroughTheCLI(t *testing.T) {
 		t.Fatalf("Volume/node-1-raw: %+v", after)
 	}
 }
+
+// The plan of a first install with two sparse Volumes on one node: their UIDs do not
+// exist yet, and each Volume's storage steps are shown, under its own name, rather than
+// one Volume's taken for the other's.
+func TestVolumePlanOfTwoNewSparseVolumesOnANode(t *testing.T) {
+	ctx := testCtx(t)
+	env := kubeenv.StartT(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	bin := buildMk8s(t)
+	dir := t.TempDir()
+	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
+		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
+	volumeSite(t, dir, l, map[string]string{"node-1-a": sparseVol("64Mi"), "node-1-b": sparseVol("64Mi")})
+	out, code := cli.run("plan", "--exit-code")
+	if code != 2 {
+		t.Fatalf("plan exited %d, want 2:\n%s", code, out)
+	}
+	plan := result(t, out)
+	for _, name := range []string{"node-1-a", "node-1-b"} {
+		for _, prefix := range []string{"SparseFile " + volume.SparseDir + "/<uid of Volume/" + name + ">",
+			"LoopDevice " + volume.SparseDir + "/<uid of Volume/" + name + ">",
+			"Filesystem " + name + " (ext4, UUID <uid of Volume/" + name + ">)"} {
+			if !has(plan, prefix, change.Created) {
+				t.Errorf("the plan lacks %s created:\n%v", prefix, plan)
+			}
+		}
+	}
+}

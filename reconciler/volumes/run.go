@@ -63,7 +63,7 @@ func (m *Manager) run(ctx context.Context, site *schema.Site, apply bool) (chang
 		if seen[v.Name] {
 			continue
 		}
-		r := &volumeRun{name: v.Name, site: v, planned: true, pv: pvs[v.Name]}
+		r := &volumeRun{name: v.Name, site: v, planned: true, pv: pvs[v.Name], placeholder: placeholderUID(i)}
 		if apply {
 			r.skip("Volume/" + v.Name + " is not in the cluster (its object was not applied): its storage waits for it")
 		} else {
@@ -99,14 +99,15 @@ type volumeRun struct {
 	vol *unstructured.Unstructured
 	// site is the site's Volume; nil for one being released.
 	site *schema.Volume
-	// planned: not in the cluster yet, its UID is a placeholder.
-	planned bool
-	pv      *unstructured.Unstructured
-	spec    volume.Spec
-	sc      *schema.StorageClass
-	storage volume.Outcome
-	out     change.Set
-	err     error
+	// planned: not in the cluster yet, its UID is placeholder.
+	planned     bool
+	placeholder string
+	pv          *unstructured.Unstructured
+	spec        volume.Spec
+	sc          *schema.StorageClass
+	storage     volume.Outcome
+	out         change.Set
+	err         error
 	// done: nothing more to do in this run (failed, waiting, or nothing to release).
 	done bool
 	// noStorage: nothing to prepare or release on a node (its node left the site).
@@ -122,14 +123,15 @@ func (r *volumeRun) skip(msg string) {
 	r.done = true
 }
 
-// placeholderUID stands for the UID of a Volume not created yet, in a plan; entries
-// name it "<uid of Volume/NAME>".
-const placeholderUID = "00000000-0000-4000-8000-000000000000"
+// placeholderUID stands for the UID of the i-th Volume of the site when it is not
+// created yet, in a plan; entries name it "<uid of Volume/NAME>". Each has its own: the
+// UID names a sparse Volume's file and unit, which two Volumes of a node must not share.
+func placeholderUID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
 // beginDeploy takes the steps before the storage of a present Volume: the finalizer
 // first (nothing is prepared that a deletion could leave behind), its spec, Pending.
 func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
-	uid := placeholderUID
+	uid := r.placeholder
 	if !r.planned {
 		uid = string(r.vol.GetUID())
 		if field, want, have := specChange(r.site, r.vol); field != "" {
@@ -426,24 +428,24 @@ func (m *Manager) storageStep(ctx context.Context, site *schema.Site, runs []*vo
 		}
 		r.storage = outs[i]
 		if r.planned {
-			r.storage = unplaceholder(r.storage, r.name)
+			r.storage = unplaceholder(r.storage, r.placeholder, r.name)
 		}
 		r.out = append(r.out, r.storage.Steps...)
 	}
 }
 
 // unplaceholder names the placeholder UID of a planned Volume in its outcome.
-func unplaceholder(o volume.Outcome, name string) volume.Outcome {
+func unplaceholder(o volume.Outcome, placeholder, name string) volume.Outcome {
 	named := "<uid of Volume/" + name + ">"
 	steps := make(change.Set, len(o.Steps))
 	for i, e := range o.Steps {
-		e.Subject = strings.ReplaceAll(e.Subject, placeholderUID, named)
-		e.Message = strings.ReplaceAll(e.Message, placeholderUID, named)
+		e.Subject = strings.ReplaceAll(e.Subject, placeholder, named)
+		e.Message = strings.ReplaceAll(e.Message, placeholder, named)
 		steps[i] = e
 	}
 	o.Steps = steps
 	if o.Err != nil {
-		o.Err = errors.New(strings.ReplaceAll(o.Err.Error(), placeholderUID, named))
+		o.Err = errors.New(strings.ReplaceAll(o.Err.Error(), placeholder, named))
 	}
 	return o
 }
