@@ -19,8 +19,8 @@ import (
 // one connection and one plan per node, whatever the number of Volumes on it, so that
 // a reconcile of a site with hundreds of Volumes costs a round trip per node, not per
 // Volume. A Volume whose step cannot be taken (a device holding something that is not
-// the Volume's) fails alone: the node's other Volumes are planned again without it and
-// applied.
+// the Volume's), or fails when it runs, fails alone: the node's other Volumes are
+// planned again without it and applied.
 type VolumeStorage struct {
 	// Options reach the nodes (Dial, TrustOnFirstUse, HostConcurrency, HostTimeout,
 	// Pool); Render and Nodes are set per call.
@@ -79,26 +79,96 @@ func (v *VolumeStorage) run(ctx context.Context, site *schema.Site, specs []volu
 		defer pool.Close()
 		po.Pool = pool
 	}
-	p, failed := b.plan(ctx, site, po, todo)
-	if apply && len(failed) > 0 {
-		// A node with a failed step is not applied at all (Apply refuses a host whose
-		// plan cannot converge): plan its other Volumes again, without the failed ones.
-		todo = slices.DeleteFunc(todo, func(i int) bool { return slices.Contains(failed, i) })
-		if len(todo) > 0 {
-			p, _ = b.plan(ctx, site, po, todo)
-		}
-	}
-	if !apply || p == nil || len(todo) == 0 {
+	if !apply {
+		b.plan(ctx, site, po, todo)
 		return b.out
 	}
-	if p.Changed() {
-		applied, _ := Apply(ctx, p, ApplyOptions{HostConcurrency: po.HostConcurrency, HostTimeout: po.HostTimeout})
-		b.record(todo, applied)
+	p, todo := b.planToApply(ctx, site, po, todo)
+	if p == nil || len(todo) == 0 {
+		return b.out
 	}
+	b.apply(ctx, site, po, p, todo)
 	if info {
 		b.readInfo(ctx, site, po, todo)
 	}
 	return b.out
+}
+
+// apply applies p, the plan of the Volumes todo, and records their steps. A step that
+// fails when it runs (mkfs refusing a size, say: no probe tells) stops its node's
+// script, and the steps of the node's other Volumes after it are not attempted: those
+// Volumes are planned and applied again without the failed ones, until a round fails
+// none, so that one Volume never keeps the others of its node from being prepared.
+func (b *volumeBatch) apply(ctx context.Context, site *schema.Site, po PlanOptions, p *HostsPlan, todo []int) {
+	// earlier holds the steps of a Volume applied again, from the rounds before.
+	earlier := map[int]change.Set{}
+	defer func() {
+		for i, steps := range earlier {
+			b.out[i].Steps = mergeRounds(steps, b.out[i].Steps)
+		}
+	}()
+	for p != nil && p.Changed() {
+		applied, _ := Apply(ctx, p, ApplyOptions{HostConcurrency: po.HostConcurrency, HostTimeout: po.HostTimeout})
+		b.record(todo, applied)
+		failedOn := map[string]bool{}
+		for _, i := range todo {
+			if b.out[i].Err != nil {
+				failedOn[b.specs[i].Node] = true
+			}
+		}
+		var again []int
+		for _, i := range todo {
+			if b.out[i].Err == nil && failedOn[b.specs[i].Node] {
+				again = append(again, i)
+				earlier[i] = mergeRounds(earlier[i], b.out[i].Steps)
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		p, todo = b.planToApply(ctx, site, po, again)
+	}
+}
+
+// planToApply plans the Volumes todo for Apply, which refuses a host whose plan cannot
+// converge: a Volume whose step cannot be taken is left out (its outcome says why) and
+// the others are planned again without it.
+func (b *volumeBatch) planToApply(ctx context.Context, site *schema.Site, po PlanOptions, todo []int) (*HostsPlan, []int) {
+	p, failed := b.plan(ctx, site, po, todo)
+	if len(failed) == 0 {
+		return p, todo
+	}
+	todo = slices.DeleteFunc(slices.Clone(todo), func(i int) bool { return slices.Contains(failed, i) })
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	p, _ = b.plan(ctx, site, po, todo)
+	return p, todo
+}
+
+// mergeRounds are the steps of a Volume applied in two rounds: a step the first round
+// took (which the second then finds unchanged) keeps the first round's entry.
+func mergeRounds(first, second change.Set) change.Set {
+	next := make(map[string]change.Entry, len(second))
+	for _, e := range second {
+		next[e.Subject] = e
+	}
+	out := make(change.Set, 0, len(first))
+	for _, e := range first {
+		if n, ok := next[e.Subject]; ok {
+			if n.Action != change.Unchanged || e.Action == change.Skipped {
+				e = n
+			}
+			delete(next, e.Subject)
+		}
+		out = append(out, e)
+	}
+	for _, e := range second {
+		if _, ok := next[e.Subject]; ok {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // plan plans the Volumes todo and records their steps; it returns the plan and the

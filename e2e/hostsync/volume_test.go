@@ -446,3 +446,133 @@ func TestVolumeStorageBatchesANodeAndIsolatesARefusal(t *testing.T) {
 		}
 	}
 }
+
+// A Volume whose step fails when it runs (mkfs.xfs refuses a file under 300 MB, which
+// no probe can tell) fails alone: the node's other Volumes, whose steps come after its
+// own in the node's script, are applied all the same, on this run and the next; the
+// failure names the node and the device.
+func TestVolumeStorageFailingStepDoesNotBlockTheNode(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	specs := []volume.Spec{
+		{Name: "a-too-small", UID: "11111111-2222-4333-8444-555555555555", Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 64 << 20, FSType: "xfs"},
+		{Name: "b-fine", UID: "66666666-7777-4888-9999-aaaaaaaaaaaa", Node: "node-1", Mode: volume.ModeFilesystem, SparseSize: 64 << 20, FSType: "ext4"},
+	}
+	t.Cleanup(func() {
+		_, _ = l.Run(context.Background(), h, "for f in "+volume.SparseDir+"/*; do for d in $(losetup -n -O NAME -j $f); do losetup -d $d; done; done; true")
+	})
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	for run := 1; run <= 2; run++ {
+		out := vs.Prepare(ctx, site, specs, true)
+		if out[1].Err != nil || out[1].Info.Path != "/dev/disk/by-uuid/"+specs[1].UID {
+			t.Fatalf("run %d: the other Volume of the node was not prepared: %+v", run, out[1])
+		}
+		if err := out[0].Err; err == nil || !strings.Contains(err.Error(), "node-1") || !strings.Contains(err.Error(), "larger than 300MB") ||
+			!strings.Contains(err.Error(), "volume a-too-small: mkfs.xfs on /dev/loop") {
+			t.Fatalf("run %d: the failing Volume: %+v, want mkfs.xfs' refusal naming node-1 and the loop device", run, out[0])
+		}
+		// The steps taken on the first run are reported as such, once.
+		if e := entryOf(t, out[1].Steps, "Filesystem b-fine"); (run == 1) != (e.Action == change.Created) {
+			t.Fatalf("run %d: b-fine's filesystem: %v", run, out[1].Steps)
+		}
+		if b := blkidOn(t, ctx, l, h, "$(losetup -n -O NAME -j "+specs[1].SparsePath()+")"); !strings.Contains(b, "UUID="+specs[1].UID) {
+			t.Fatalf("run %d: blkid of b-fine: %q", run, b)
+		}
+	}
+}
+
+// A sparse Block volume after a reboot: its loop device is gone, the file keeps its
+// partition table. Attached again, the loop device must show the partition again (the
+// PersistentVolume's /dev/disk/by-partuuid/<uid> is that partition), without
+// partitioning anything anew. It is attached with partition scanning, which kernels
+// whose loop driver does not scan by itself (loop.max_part=0) need; a kernel that cannot
+// read a GPT (the lab's) is given the partition by partx.
+func TestVolumeSparseBlockAfterReboot(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	spec := volume.Spec{Name: "sparse-block", UID: volUID, Node: "node-1", Mode: volume.ModeBlock, SparseSize: 64 << 20}
+	file := spec.SparsePath()
+	detach := "for d in $(losetup -n -O NAME -j " + file + "); do losetup -d $d; done; true"
+	t.Cleanup(func() {
+		if _, err := l.Run(context.Background(), h, detach); err != nil {
+			t.Errorf("detaching: %v", err)
+		}
+	})
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	first := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if first.Err != nil || !strings.HasSuffix(first.Info.DeviceName, "p1") {
+		t.Fatalf("first run: %+v", first)
+	}
+	// A reboot leaves nothing of the loop device; this kernel would keep the partition
+	// partx added to it across the detach (and show it on whatever file the device is
+	// attached to next): drop it first.
+	if _, err := l.Run(ctx, h, "for d in $(losetup -n -O NAME -j "+file+"); do partx -d $d; losetup -d $d; done"); err != nil {
+		t.Fatal(err)
+	}
+	again := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if again.Err != nil || !strings.HasSuffix(again.Info.DeviceName, "p1") || again.Info.Path != "/dev/disk/by-partuuid/"+volUID {
+		t.Fatalf("after the reboot: %+v", again)
+	}
+	if e := entryOf(t, again.Steps, "Partition sparse-block"); e.Action == change.Created {
+		t.Fatalf("after the reboot the partition was made again: %v", again.Steps)
+	}
+	if out, err := l.Run(ctx, h, "blkid -p -s PART_ENTRY_UUID -o value /dev/"+again.Info.DeviceName); err != nil || strings.TrimSpace(out) != volUID {
+		t.Fatalf("partition /dev/%s: %q %v", again.Info.DeviceName, out, err)
+	}
+	if out, err := l.Run(ctx, h, "cat /sys/block/$(basename $(losetup -n -O NAME -j "+file+"))/loop/partscan"); err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("the loop device was attached again without partition scanning: partscan %q %v", out, err)
+	}
+}
+
+// A raw Block volume named by a persistent link to its disk (a /dev/disk/by-id path, as
+// production sites name disks; here a link of the machine's /dev, which the hosts
+// share): partitioned, and its partition found under the kernel's name of the disk.
+func TestVolumeBlockThroughALink(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	link := "/dev/mk8s-test-disk-" + filepath.Base(dev) // the loop device is this test's: so is the name
+	if err := os.Symlink(dev, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(link) })
+	spec := volume.Spec{Name: "raw-block", UID: volUID, Node: "node-1", Mode: volume.ModeBlock, DevicePath: link}
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	for run := 1; run <= 2; run++ {
+		out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+		if out.Err != nil || out.Info.DeviceName != filepath.Base(dev)+"p1" || out.Info.Path != "/dev/disk/by-partuuid/"+volUID {
+			t.Fatalf("run %d: %+v", run, out)
+		}
+	}
+}
+
+// A Volume's filesystem made with the fsType its StorageClass had then: the class now
+// says another (a metalk8s StorageClass declared with xfs where the platform's ext4 was
+// used, say). The filesystem is the Volume's (its UUID is the Volume's UID): it is kept
+// and the Volume stays prepared, rather than being refused as someone else's.
+func TestVolumeStorageClassFsTypeChangedAfterFormat(t *testing.T) {
+	ctx := testCtx(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	site := labSite(l, nodeOf(l, "node-1", h, schema.RoleNode))
+	dev, _ := machineLoop(t, 64<<20)
+	spec := volume.Spec{Name: "raw-ext4", UID: volUID, Node: "node-1", Mode: volume.ModeFilesystem, DevicePath: dev, FSType: "ext4"}
+	vs := &hostsync.VolumeStorage{Options: planOpts(l)}
+	if out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]; out.Err != nil {
+		t.Fatalf("%+v", out)
+	}
+	spec.FSType = "xfs"
+	out := vs.Prepare(ctx, site, []volume.Spec{spec}, true)[0]
+	if out.Err != nil || out.Steps.Changed() || out.Info.Path != "/dev/disk/by-uuid/"+volUID {
+		t.Fatalf("the Volume's own filesystem, under a StorageClass now saying xfs: %+v", out)
+	}
+	if b := blkidOn(t, ctx, l, h, dev); !strings.Contains(b, "TYPE=ext4\n") || !strings.Contains(b, "UUID="+volUID+"\n") {
+		t.Fatalf("blkid %s: %s", dev, b)
+	}
+}

@@ -500,3 +500,78 @@ func TestVolumeReconcilerKilledBetweenMkfsAndPersistentVolume(t *testing.T) {
 		t.Fatalf("Volume/node-1-data: %+v", v.Status)
 	}
 }
+
+// A raw Volume moved to another device in the site after it was prepared: the API
+// server refuses the edit, and nothing is done on the node either. The new device is
+// not formatted with the Volume's UUID (a second filesystem of that UUID, which udev
+// could pick as the PersistentVolume's /dev/disk/by-uuid path), the old one keeps its
+// filesystem, plan and reconcile fail naming the file and the field.
+func TestVolumeMovedToAnotherDeviceThroughTheCLI(t *testing.T) {
+	ctx := testCtx(t)
+	env := kubeenv.StartT(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	h := l.Hosts[0]
+	bin := buildMk8s(t)
+	dir := t.TempDir()
+	first, _ := machineLoop(t, 64<<20)
+	second, _ := machineLoop(t, 64<<20)
+	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
+		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
+	volumeSite(t, dir, l, map[string]string{"node-1-raw": rawVol(first)})
+	if out, code := cli.run("reconcile", "--once"); code != 0 {
+		t.Fatalf("reconcile exited %d:\n%s", code, out)
+	}
+	var v volumeObj
+	kubectlJSON(t, ctx, env, &v, "get", "volume", "node-1-raw")
+
+	volumeSite(t, dir, l, map[string]string{"node-1-raw": rawVol(second)})
+	for _, verb := range []string{"plan", "reconcile"} {
+		args := []string{verb}
+		if verb == "reconcile" {
+			args = append(args, "--once")
+		}
+		out, code := cli.run(args...)
+		if code != 1 || !strings.Contains(out, "volumes/node-1-raw.yaml:") || !strings.Contains(out, "spec.rawBlockDevice.devicePath") {
+			t.Errorf("%s of the move exited %d, want 1 and an error naming the file and the field:\n%s", verb, code, out)
+		}
+	}
+	if b := blkidOn(t, ctx, l, h, second); b != "" {
+		t.Fatalf("the new device was formatted: %s", b)
+	}
+	if b := blkidOn(t, ctx, l, h, first); !strings.Contains(b, "UUID="+v.Metadata.UID+"\n") {
+		t.Fatalf("the Volume's device lost its filesystem: %s", b)
+	}
+	var after volumeObj
+	kubectlJSON(t, ctx, env, &after, "get", "volume", "node-1-raw")
+	if after.Metadata.UID != v.Metadata.UID || after.Status.Phase != "Available" {
+		t.Fatalf("Volume/node-1-raw: %+v", after)
+	}
+}
+
+// The plan of a first install with two sparse Volumes on one node: their UIDs do not
+// exist yet, and each Volume's storage steps are shown, under its own name, rather than
+// one Volume's taken for the other's.
+func TestVolumePlanOfTwoNewSparseVolumesOnANode(t *testing.T) {
+	ctx := testCtx(t)
+	env := kubeenv.StartT(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	bin := buildMk8s(t)
+	dir := t.TempDir()
+	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
+		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
+	volumeSite(t, dir, l, map[string]string{"node-1-a": sparseVol("64Mi"), "node-1-b": sparseVol("64Mi")})
+	out, code := cli.run("plan", "--exit-code")
+	if code != 2 {
+		t.Fatalf("plan exited %d, want 2:\n%s", code, out)
+	}
+	plan := result(t, out)
+	for _, name := range []string{"node-1-a", "node-1-b"} {
+		for _, prefix := range []string{"SparseFile " + volume.SparseDir + "/<uid of Volume/" + name + ">",
+			"LoopDevice " + volume.SparseDir + "/<uid of Volume/" + name + ">",
+			"Filesystem " + name + " (ext4, UUID <uid of Volume/" + name + ">)"} {
+			if !has(plan, prefix, change.Created) {
+				t.Errorf("the plan lacks %s created:\n%v", prefix, plan)
+			}
+		}
+	}
+}

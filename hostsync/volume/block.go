@@ -20,16 +20,22 @@ func (p *Partition) ID() string {
 	return fmt.Sprintf("Partition %s (GPT, GUID %s)", p.Spec.Name, p.Spec.UID)
 }
 
-// Probe implements resource.Resource: blkid's and partx' view, and whether a raw device
-// is itself a partition or a device-mapper device (an LV), which MetalK8s handles
-// differently (the GUID set in the parent's table; the LV as it is).
+// Probe implements resource.Resource: blkid's and partx' view, the partitions the
+// kernel shows, and whether a raw device is itself a partition or a device-mapper
+// device (an LV), which MetalK8s handles differently (the GUID set in the parent's
+// table; the LV as it is).
 func (p *Partition) Probe() string {
 	probe := blkidProbe(p.Spec)
 	if p.Spec.sparse() {
-		return probe
+		return probe + "\nk=$(" + loopsOf(p.Spec.SparsePath()) + " | head -n1)\n" + kernelPartsProbe
 	}
-	return probe + fmt.Sprintf("\nb=$(basename \"$(readlink -f %s)\")\n[ -e /sys/class/block/\"$b\"/partition ] && echo kind=partition\n[ -e /sys/class/block/\"$b\"/dm ] && echo kind=dm\ntrue", resource.Q(p.Spec.DevicePath))
+	return probe + fmt.Sprintf("\nb=$(basename \"$(readlink -f %[1]s)\")\n[ -e /sys/class/block/\"$b\"/partition ] && echo kind=partition\n[ -e /sys/class/block/\"$b\"/dm ] && echo kind=dm\nk=%[1]s\n%[2]s",
+		resource.Q(p.Spec.DevicePath), kernelPartsProbe)
 }
+
+// kernelPartsProbe prints `kernel=1` when "$k" is a block device, and `kpart=<number>`
+// per partition the kernel shows of it (sysfs, which needs no udev).
+const kernelPartsProbe = `if [ -n "$k" ] && [ -b "$k" ]; then echo kernel=1; b=$(basename "$(readlink -f "$k")"); for q in /sys/class/block/"$b"/*/partition; do [ -e "$q" ] && echo "kpart=$(cat "$q")"; done; fi; true`
 
 // Decide implements resource.Resource.
 func (p *Partition) Decide(facts string, _ *resource.Context) resource.Step {
@@ -42,8 +48,13 @@ func (p *Partition) Decide(facts string, _ *resource.Context) resource.Step {
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
 	case pr.kind != "":
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is a %s device; Block mode on it: %v", s.Name, s.DevicePath, pr.kind, ErrNotSupported)}
-	case pr.ours(s):
+	case pr.ours(s) && pr.kernel && pr.kparts[pr.parts[s.UID]]:
 		return resource.Step{Action: change.Unchanged}
+	case pr.ours(s):
+		// The table is there, the kernel does not show the partition: a loop device
+		// attached again after a reboot, on a kernel that does not read the table itself.
+		// The PersistentVolume's by-partuuid path is that partition.
+		return resource.Step{Action: change.Configured, Message: "partition " + pr.parts[s.UID] + " shown to the kernel (partx -a)", Script: p.showScript()}
 	case pr.absent || pr.empty():
 		return resource.Step{Action: change.Created, Message: "sgdisk --new=1:0:0 on " + s.deviceName(pr), Script: p.script()}
 	}
@@ -66,8 +77,19 @@ func (p *Partition) script() string {
 	return s.resolveDevice() +
 		"rc=0; blkid -p \"$d\" >/dev/null 2>&1 || rc=$?\n" +
 		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not partitioning it") + " >&2; exit 1; }\n" +
-		"sgdisk --new=1:0:0 --partition-guid=1:" + s.UID + " \"$d\" >/dev/null\n" +
+		runOnDevice(s.Name, "sgdisk", "sgdisk --new=1:0:0 --partition-guid=1:"+s.UID+" \"$d\"") +
 		"partx -a \"$d\" 2>/dev/null || partx -u \"$d\"\n"
+}
+
+// showScript has the kernel add the Volume's partition of the device resolved when it
+// runs, unless it shows it already.
+func (p *Partition) showScript() string {
+	s := p.Spec
+	return s.resolveDevice() +
+		"nr=$(partx -g -o NR,UUID \"$d\" | awk -v u=" + resource.Q(s.UID) + " '$2 == u { print $1 }')\n" +
+		"[ -n \"$nr\" ] || " + fail(fmt.Sprintf("volume %s: no partition with GUID %s", s.Name, s.UID)) + "\n" +
+		"b=$(basename \"$(readlink -f \"$d\")\")\n" +
+		"cat /sys/class/block/\"$b\"/*/partition 2>/dev/null | grep -qx \"$nr\" || partx -a \"$d\" 2>/dev/null || partx -u \"$d\"\n"
 }
 
 // blockInfoScript prints the partition whose GUID is the Volume's UID: its number and
@@ -76,7 +98,7 @@ func blockInfoScript(s Spec) string {
 	return "export LC_ALL=C\n" + s.resolveDevice() +
 		"nr=$(partx -g -o NR,UUID \"$d\" | awk -v u=" + resource.Q(s.UID) + " '$2 == u { print $1 }')\n" +
 		"[ -n \"$nr\" ] || " + fail(fmt.Sprintf("volume %s: no partition with GUID %s", s.Name, s.UID)) + "\n" +
-		"b=$(basename \"$d\")\n" +
+		"b=$(basename \"$(readlink -f \"$d\")\")\n" +
 		"for q in /sys/class/block/\"$b\"/*/partition; do [ \"$(cat \"$q\")\" = \"$nr\" ] && echo \"device=/dev/$(basename \"$(dirname \"$q\")\")\"; done\n" +
 		"for q in /sys/class/block/\"$b\"/*/partition; do [ \"$(cat \"$q\")\" = \"$nr\" ] && echo \"size=$(( $(cat \"$(dirname \"$q\")/size\") * 512 ))\"; done\n"
 }

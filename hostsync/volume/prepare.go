@@ -125,6 +125,13 @@ func loopsOf(file string) string {
 // fail is a shell command that prints msg on stderr and exits 1.
 func fail(msg string) string { return "{ echo " + resource.Q(msg) + " >&2; exit 1; }" }
 
+// runOnDevice runs command (shell words) on the device "$d"; when it fails, its output
+// follows what failed and on which device, which its own message may not say.
+func runOnDevice(volumeName, what, command string) string {
+	return "if ! out=$(" + command + " 2>&1); then echo " + resource.Q("volume "+volumeName+": "+what+" on ") +
+		"\"$d\"" + resource.Q(" failed: ") + "\"$out\" >&2; exit 1; fi\n"
+}
+
 // resolveDevice is a shell snippet that sets $d to the volume's device at the moment it
 // runs: the raw device, or the (first) loop device of the sparse file; it fails when a
 // sparse file has no loop device.
@@ -196,9 +203,11 @@ func (l *LoopDevice) Decide(facts string, _ *resource.Context) resource.Step {
 	}
 	q := resource.Q(p)
 	// Attached only if still unattached when the step runs: two loop devices on one file
-	// would be two writers of one filesystem.
-	return resource.Step{Action: change.Created, Message: "losetup --find " + p,
-		Script: fmt.Sprintf("[ -f %[1]s ] || %[2]s\nif [ -z \"$(%[3]s)\" ]; then losetup --find --show %[1]s; fi",
+	// would be two writers of one filesystem. With its partitions scanned, as MetalK8s
+	// does: a Block volume's partition (its PersistentVolume's by-partuuid path) only
+	// shows on kernels whose loop driver does not scan by itself (loop.max_part=0) so.
+	return resource.Step{Action: change.Created, Message: "losetup --find --partscan " + p,
+		Script: fmt.Sprintf("[ -f %[1]s ] || %[2]s\nif [ -z \"$(%[3]s)\" ]; then losetup --find --partscan --show %[1]s; fi",
 			q, fail(fmt.Sprintf("volume %s: %s is missing", l.Spec.Name, p)), loopsOf(p))}
 }
 
@@ -244,10 +253,14 @@ type probed struct {
 	parts map[string]string
 	// kind is "partition" or "dm" when a raw device is one (Partition's probe).
 	kind string
+	// kernel: the device is a block device, whose partitions the kernel shows are
+	// kparts, by number (Partition's probe).
+	kernel bool
+	kparts map[string]bool
 }
 
 func parseProbe(facts string) probed {
-	p := probed{tags: map[string]string{}, parts: map[string]string{}, rc: -1}
+	p := probed{tags: map[string]string{}, parts: map[string]string{}, kparts: map[string]bool{}, rc: -1}
 	for _, l := range strings.Split(strings.TrimSpace(facts), "\n") {
 		l = strings.TrimSpace(l)
 		switch {
@@ -263,6 +276,10 @@ func parseProbe(facts string) probed {
 			}
 		case strings.HasPrefix(l, "kind="):
 			p.kind = strings.TrimPrefix(l, "kind=")
+		case l == "kernel=1":
+			p.kernel = true
+		case strings.HasPrefix(l, "kpart="):
+			p.kparts[strings.TrimPrefix(l, "kpart=")] = true
 		case strings.HasPrefix(l, "blkid="):
 			if n, err := strconv.Atoi(strings.TrimPrefix(l, "blkid=")); err == nil {
 				p.rc = n
@@ -280,12 +297,14 @@ func parseProbe(facts string) probed {
 func (p probed) empty() bool { return p.rc == 2 && len(p.tags) == 0 }
 
 // ours says the device holds the Volume's filesystem (Filesystem mode) or a GPT with
-// the Volume's one partition (Block mode).
+// the Volume's one partition (Block mode). A filesystem is the Volume's by its UUID,
+// whatever its type: it was made with the fsType its StorageClass had then, and a
+// StorageClass changed since applies to new Volumes.
 func (p probed) ours(s Spec) bool {
 	if s.Mode == ModeBlock {
 		return p.rc == 0 && p.tags["PTTYPE"] == "gpt" && len(p.parts) == 1 && p.parts[s.UID] != ""
 	}
-	return p.rc == 0 && p.tags["UUID"] == s.UID && (s.FSType == "" || p.tags["TYPE"] == s.FSType)
+	return p.rc == 0 && p.tags["UUID"] == s.UID
 }
 
 // describe names what blkid found, for a refusal.
@@ -329,6 +348,9 @@ func (f *Filesystem) Decide(facts string, _ *resource.Context) resource.Step {
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: %s is not a block device", s.Name, s.devicePath())}
 	case p.absent && s.DevicePath != "":
 		return resource.Step{Action: change.Failed, Message: fmt.Sprintf("volume %s: device %s does not exist", s.Name, s.DevicePath)}
+	case p.ours(s) && p.tags["TYPE"] != s.FSType:
+		return resource.Step{Action: change.Unchanged, Message: fmt.Sprintf("the Volume's %s filesystem, kept: the StorageClass' %s is for new Volumes",
+			p.tags["TYPE"], s.FSType)}
 	case p.ours(s):
 		return resource.Step{Action: change.Unchanged}
 	case p.absent || p.empty():
@@ -362,5 +384,5 @@ func (f *Filesystem) mkfsScript() string {
 	return s.resolveDevice() +
 		"rc=0; blkid -p \"$d\" >/dev/null 2>&1 || rc=$?\n" +
 		"[ \"$rc\" = 2 ] || { echo " + resource.Q("volume "+s.Name+": ") + "\"$d is no longer empty (blkid exit $rc)\"" + resource.Q("; not formatting it") + " >&2; exit 1; }\n" +
-		s.mkfsCommand("\"$d\"")
+		runOnDevice(s.Name, "mkfs."+s.FSType, s.mkfsCommand("\"$d\""))
 }

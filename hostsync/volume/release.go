@@ -117,7 +117,8 @@ func InfoScript(s Spec) string {
 }
 
 // ParseInfo reads InfoScript's output; it fails unless the device holds the Volume's
-// filesystem, so that a PersistentVolume never points at something else.
+// filesystem (its UUID, whatever its type), so that a PersistentVolume never points at
+// something else.
 func ParseInfo(s Spec, out []byte) (Info, error) {
 	if s.LVM != nil && s.Mode == ModeBlock {
 		return parseLVMInfo(s, out)
@@ -133,9 +134,9 @@ func ParseInfo(s Spec, out []byte) (Info, error) {
 	if s.Mode != ModeFilesystem {
 		return Info{}, fmt.Errorf("volume %s: %s mode: %w", s.Name, s.Mode, ErrNotSupported)
 	}
-	if kv["uuid"] != s.UID || kv["type"] != s.FSType {
-		return Info{}, fmt.Errorf("volume %s: %s holds type %q UUID %q, not the Volume's %s filesystem (UUID %s)",
-			s.Name, dev, kv["type"], kv["uuid"], s.FSType, s.UID)
+	if kv["uuid"] != s.UID || kv["type"] == "" {
+		return Info{}, fmt.Errorf("volume %s: %s holds type %q UUID %q, not the Volume's filesystem (UUID %s)",
+			s.Name, dev, kv["type"], kv["uuid"], s.UID)
 	}
 	size, err := strconv.ParseInt(kv["size"], 10, 64)
 	if err != nil || size <= 0 {

@@ -17,7 +17,7 @@ const SparseUnitPath = "/etc/systemd/system/metalk8s-sparse-volume@.service"
 func (s Spec) SparseUnit() string { return "metalk8s-sparse-volume@" + s.UID + ".service" }
 
 // sparseUnit attaches only when the file has no loop device yet (a second one would be
-// a second writer of the filesystem); `$$` is a literal `$` for the shell, not a
+// a second writer of the filesystem), scanning its partitions (a Block volume's); `$$` is a literal `$` for the shell, not a
 // systemd variable.
 const sparseUnit = `[Unit]
 Description=MetalK8s sparse volume %i attached to a loop device
@@ -29,7 +29,7 @@ Before=local-fs.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'f=` + SparseDir + `/%i; [ -n "$$(losetup -n -O NAME -j "$$f")" ] || losetup --find "$$f"'
+ExecStart=/bin/sh -c 'f=` + SparseDir + `/%i; [ -n "$$(losetup -n -O NAME -j "$$f")" ] || losetup --find --partscan "$$f"'
 ExecStop=/bin/sh -c 'for d in $$(losetup -n -O NAME -j ` + SparseDir + `/%i); do losetup -d "$$d"; done'
 
 [Install]

@@ -93,7 +93,7 @@ func TestLoopDevice(t *testing.T) {
 		t.Fatalf("attached: %+v", s)
 	}
 	s := decide(l, "")
-	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find --show "+resource.Q(SparseDir+"/"+uid)) {
+	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find --partscan --show "+resource.Q(SparseDir+"/"+uid)) {
 		t.Fatalf("detached: %+v", s)
 	}
 }
@@ -114,7 +114,8 @@ func TestFilesystemDecide(t *testing.T) {
 		{"sparse not yet created", sparse, "absent", change.Created, "mkfs.xfs on the loop device of"},
 		{"foreign fs", raw, "device=/dev/sdb\nUUID=11111111-2222-3333-4444-555555555555\nTYPE=ext4\nblkid=0", change.Failed,
 			"/dev/sdb holds a ext4 filesystem with UUID 11111111-2222-3333-4444-555555555555"},
-		{"other type our uuid", raw, "device=/dev/sdb\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Failed, "a xfs filesystem"},
+		// Made when the StorageClass said xfs: still the Volume's.
+		{"other type our uuid", raw, "device=/dev/sdb\nUUID=" + uid + "\nTYPE=xfs\nblkid=0", change.Unchanged, "the Volume's xfs filesystem, kept"},
 		{"partition table", raw, "device=/dev/sdb\nPTUUID=abc\nPTTYPE=gpt\nblkid=0", change.Failed, "a gpt partition table"},
 		{"ambivalent", raw, "device=/dev/sdb\nblkid=8", change.Failed, "cannot identify"},
 		{"sparse file unattached holds foreign", sparse, "device=" + SparseDir + "/" + uid + "\nTYPE=ext4\nUUID=x\nblkid=0", change.Failed, "refusing to format"},
@@ -219,7 +220,7 @@ func TestBootUnit(t *testing.T) {
 	}
 	sd := &resource.Context{Host: resource.HostFacts{Systemd: true}, Desired: map[string]string{}, Changed: map[string]bool{}}
 	s := file.Decide("", sd)
-	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find") {
+	if s.Action != change.Created || !strings.Contains(s.Script, "losetup --find --partscan") {
 		t.Fatalf("unit file: %+v", s)
 	}
 	s = unit.Decide("unit|disabled|inactive", sd)
@@ -243,8 +244,12 @@ func TestPartitionDecide(t *testing.T) {
 	if s.Action != change.Created || !strings.Contains(s.Script, "sgdisk --new=1:0:0 --partition-guid=1:"+uid+" \"$d\"") {
 		t.Errorf("empty: %+v", s)
 	}
-	if s := decide(p, "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+strings.ToUpper(uid)); s.Action != change.Unchanged {
+	if s := decide(p, "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+strings.ToUpper(uid)+"\nkernel=1\nkpart=1"); s.Action != change.Unchanged {
 		t.Errorf("ours: %+v", s)
+	}
+	// The kernel does not show it (a loop device attached again after a reboot).
+	if s := decide(p, "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 "+uid+"\nkernel=1"); s.Action != change.Configured || !strings.Contains(s.Script, "partx -a") {
+		t.Errorf("ours, not shown by the kernel: %+v", s)
 	}
 	for name, facts := range map[string]string{
 		"other partition": "device=/dev/sdb\nPTTYPE=gpt\nblkid=0\npart=1 11111111-2222-3333-4444-555555555555",

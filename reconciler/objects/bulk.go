@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/metalk8s/mk8s/reconciler/volumes"
 	"github.com/metalk8s/mk8s/schema"
 )
 
@@ -106,6 +107,16 @@ func (m *Manager) checkRecreate(ctx context.Context, obj *unstructured.Unstructu
 		if bound, pv := m.volumeBound(ctx, obj.GetName()); bound {
 			return &boundVolumeError{pv: pv}
 		}
+		// Its storage is released, and its finalizer removed, by the Volumes phase, which
+		// runs after the objects: waiting here for its deletion would wait for ever.
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(obj.GroupVersionKind())
+		if err := m.client.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if slices.Contains(live.GetFinalizers(), volumes.Finalizer) {
+			return errPreparedVolume
+		}
 	}
 	err := m.client.Create(ctx, obj.DeepCopy(), client.DryRunAll, client.FieldOwner(FieldManager))
 	if err == nil || apierrors.IsAlreadyExists(err) || onlyAllocated(err) {
@@ -121,6 +132,11 @@ func (e *boundVolumeError) Error() string {
 	return fmt.Sprintf("the change touches an immutable field, so the Volume would be deleted and recreated, "+
 		"but its PersistentVolume %s is Bound and mk8s never deletes a bound Volume; revert the change, or release the volume first", e.pv)
 }
+
+// errPreparedVolume refuses to recreate a Volume whose storage is prepared.
+var errPreparedVolume = errors.New("the change touches an immutable field, so the Volume would be deleted and recreated, " +
+	"but its storage is prepared and is only released once the Volume is deleted, after the objects are applied; " +
+	"to move it, remove the Volume from the site and reconcile (its storage is released), then add it back")
 
 // onlyAllocated: every cause of the refusal is an IP or port already allocated.
 func onlyAllocated(err error) bool {

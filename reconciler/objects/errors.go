@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/reconciler/render"
+	"github.com/metalk8s/mk8s/schema"
 )
 
 // ImmutableError says a change touches a field the API server refuses to update, for an
@@ -31,6 +32,13 @@ func (e *ImmutableError) Error() string {
 	if len(e.Fields) > 0 {
 		field = "immutable field " + strings.Join(e.Fields, ", ")
 	}
+	if strings.HasPrefix(e.Subject, schema.KindVolume+"/") {
+		// Recreating it would wait for the release of its storage (errPreparedVolume).
+		return fmt.Sprintf("%s: the change touches %s and the API server refuses it (%s); the storage of a Volume "+
+			"cannot move: revert the change, or remove the Volume from the site and reconcile (its storage is released), "+
+			"then add it back (the annotation %s: \"true\" recreates only a Volume whose storage is not prepared)",
+			e.Subject, field, serverMessage(e.Err), render.AnnotationRecreate)
+	}
 	return fmt.Sprintf("%s: the change touches %s and the API server refuses it (%s); "+
 		"revert the change, or set the annotation %s: \"true\" on the object to let mk8s delete and recreate it",
 		e.Subject, field, serverMessage(e.Err), render.AnnotationRecreate)
@@ -49,8 +57,8 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	var bound *boundVolumeError
-	if errors.As(e.Err, &bound) {
-		return fmt.Sprintf("%s: %s", subjectOf(e.Object), bound.Error())
+	if errors.As(e.Err, &bound) || errors.Is(e.Err, errPreparedVolume) {
+		return fmt.Sprintf("%s: %s", subjectOf(e.Object), e.Err.Error())
 	}
 	return fmt.Sprintf("%s: the API server refused the object: %s", subjectOf(e.Object), serverMessage(e.Err))
 }

@@ -168,8 +168,10 @@ func managedBy(u *unstructured.Unstructured, manager string) bool {
 }
 
 // volumeBound reports whether the PersistentVolume backing a Volume (same name, as the
-// MetalK8s storage operator creates it) is Bound. When it cannot tell, it says bound:
-// a volume is only deleted when we know it is free.
+// MetalK8s storage operator creates it) is Bound, or has a claim that is being bound to
+// it (the PV controller sets the claimRef first): a deletion cannot be undone. Released
+// (its claim deleted, the claimRef kept) it is free. When it cannot tell, it says
+// bound: a volume is only deleted when we know it is free.
 func (m *Manager) volumeBound(ctx context.Context, name string) (bool, string) {
 	pv := &unstructured.Unstructured{}
 	pv.SetAPIVersion("v1")
@@ -182,6 +184,15 @@ func (m *Manager) volumeBound(ctx context.Context, name string) (bool, string) {
 		return true, name + " (unknown state: " + err.Error() + ")"
 	}
 	phase, _, _ := unstructured.NestedString(pv.Object, "status", "phase")
+	ns, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "namespace")
+	claim, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "name")
+	switch {
+	case phase == "Released" || phase == "Failed":
+		// Its claim was deleted (a Retain volume keeps the claimRef): free.
+		return false, name
+	case claim != "":
+		return true, name + " (claim " + ns + "/" + claim + ")"
+	}
 	return phase == "Bound", name
 }
 

@@ -54,14 +54,27 @@ func isOurs(u *unstructured.Unstructured, site string) bool {
 	return true
 }
 
+// ownedBy says the PersistentVolume is the one of the Volume whose UID is uid.
+func ownedBy(pv *unstructured.Unstructured, uid string) bool {
+	for _, o := range pv.GetOwnerReferences() {
+		if string(o.UID) == uid {
+			return true
+		}
+	}
+	return false
+}
+
 // boundClaim names the claim a PersistentVolume is bound to, "" when it is free. Bound
 // is what the PV controller says; a claimRef alone (a claim being bound) counts too:
-// a volume is only released when nothing is about to use it.
+// a volume is only released when nothing is about to use it. Released (or Failed), its
+// claim was deleted, whose claimRef a Retain volume keeps: free.
 func boundClaim(pv *unstructured.Unstructured) string {
 	phase, _, _ := unstructured.NestedString(pv.Object, "status", "phase")
 	ns, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "namespace")
 	name, _, _ := unstructured.NestedString(pv.Object, "spec", "claimRef", "name")
 	switch {
+	case phase == "Released" || phase == "Failed":
+		return ""
 	case name != "":
 		return ns + "/" + name
 	case phase == "Bound":

@@ -63,7 +63,7 @@ func (m *Manager) run(ctx context.Context, site *schema.Site, apply bool) (chang
 		if seen[v.Name] {
 			continue
 		}
-		r := &volumeRun{name: v.Name, site: v, planned: true, pv: pvs[v.Name]}
+		r := &volumeRun{name: v.Name, site: v, planned: true, pv: pvs[v.Name], placeholder: placeholderUID(i)}
 		if apply {
 			r.skip("Volume/" + v.Name + " is not in the cluster (its object was not applied): its storage waits for it")
 		} else {
@@ -99,14 +99,15 @@ type volumeRun struct {
 	vol *unstructured.Unstructured
 	// site is the site's Volume; nil for one being released.
 	site *schema.Volume
-	// planned: not in the cluster yet, its UID is a placeholder.
-	planned bool
-	pv      *unstructured.Unstructured
-	spec    volume.Spec
-	sc      *schema.StorageClass
-	storage volume.Outcome
-	out     change.Set
-	err     error
+	// planned: not in the cluster yet, its UID is placeholder.
+	planned     bool
+	placeholder string
+	pv          *unstructured.Unstructured
+	spec        volume.Spec
+	sc          *schema.StorageClass
+	storage     volume.Outcome
+	out         change.Set
+	err         error
 	// done: nothing more to do in this run (failed, waiting, or nothing to release).
 	done bool
 	// noStorage: nothing to prepare or release on a node (its node left the site).
@@ -122,16 +123,29 @@ func (r *volumeRun) skip(msg string) {
 	r.done = true
 }
 
-// placeholderUID stands for the UID of a Volume not created yet, in a plan; entries
-// name it "<uid of Volume/NAME>".
-const placeholderUID = "00000000-0000-4000-8000-000000000000"
+// placeholderUID stands for the UID of the i-th Volume of the site when it is not
+// created yet, in a plan; entries name it "<uid of Volume/NAME>". Each has its own: the
+// UID names a sparse Volume's file and unit, which two Volumes of a node must not share.
+func placeholderUID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
 // beginDeploy takes the steps before the storage of a present Volume: the finalizer
 // first (nothing is prepared that a deletion could leave behind), its spec, Pending.
 func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
-	uid := placeholderUID
+	uid := r.placeholder
 	if !r.planned {
 		uid = string(r.vol.GetUID())
+		if field, want, have := specChange(r.site, r.vol); field != "" {
+			// The objects half could not apply the change either: nothing is done, the
+			// Volume stays as the cluster has it.
+			src := r.site.Source
+			err := fmt.Errorf("%s: %s:%d: %s is %q in the site but %q in the cluster: the storage of a Volume cannot move "+
+				"nor change, and the API server refuses the edit; nothing is done on node %s. Revert the change, or remove "+
+				"the Volume from the site and reconcile (its storage is released), then add it back",
+				r.subject(), src.File, src.LineOf(field), field, want, have, liveNode(r.vol))
+			r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
+			r.err, r.done = err, true
+			return
+		}
 	}
 	if r.planned || !slices.Contains(r.vol.GetFinalizers(), Finalizer) {
 		r.add(change.Entry{Subject: r.subject(), Action: change.Configured, Message: "finalizer " + Finalizer + " added"})
@@ -152,6 +166,25 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s exists and was not created by mk8s: it is left alone", r.name), apply)
 		return
 	}
+	if r.pv != nil && (r.planned || !ownedBy(r.pv, string(r.vol.GetUID()))) {
+		// The PersistentVolume of a former Volume of this name: it names the former
+		// storage (its UID), not this Volume's.
+		if r.pv.GetDeletionTimestamp() != nil {
+			m.waitForFormerPV(ctx, r, apply)
+			return
+		}
+		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s belongs to a former Volume of this name, not to this one: "+
+			"mk8s does not adopt it; delete it once its data is not needed", r.name), apply)
+		return
+	}
+	if r.pv != nil && r.pv.GetDeletionTimestamp() != nil {
+		// Deleted by someone while the Volume is in the site: its finalizer keeps it,
+		// and no new claim binds a PersistentVolume being deleted.
+		m.failDeploy(ctx, r, fmt.Errorf("PersistentVolume/%s is being deleted, not by mk8s, and its finalizer %s keeps it "+
+			"while the Volume is in the site: remove the Volume from the site to release it, or remove that finalizer "+
+			"from the PersistentVolume to have it made again on the same storage", r.name, Finalizer), apply)
+		return
+	}
 	// Pending marks a Volume seen for the first time; a Failed one stays Failed until
 	// it succeeds, so that a repeated failure writes nothing.
 	if !r.planned && liveState(r.vol).phase == "" {
@@ -159,6 +192,22 @@ func (m *Manager) beginDeploy(ctx context.Context, site *schema.Site, r *volumeR
 			message: "preparing the storage on " + r.site.NodeName}, apply); err != nil {
 			m.failDeploy(ctx, r, err, apply)
 		}
+	}
+}
+
+// waitForFormerPV records that a Volume waits for the PersistentVolume of a former
+// Volume of its name to be gone (the controller-manager removes it once unused) before
+// anything is done for it: Pending, not Failed, and no error.
+func (m *Manager) waitForFormerPV(ctx context.Context, r *volumeRun, apply bool) {
+	msg := fmt.Sprintf("waits: PersistentVolume/%s of a former Volume of this name is being deleted; "+
+		"this Volume is prepared once it is gone", r.name)
+	r.add(change.Entry{Subject: r.subject(), Action: change.Skipped, Message: msg})
+	r.done = true
+	if r.planned {
+		return
+	}
+	if _, err := m.setStatus(ctx, r.vol, state{phase: PhasePending, ready: readiness(PhasePending), reason: "Pending", message: msg}, apply); err != nil {
+		r.err = fmt.Errorf("%s: %w", r.subject(), err)
 	}
 }
 
@@ -229,6 +278,7 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 		r.done = true
 		return
 	}
+	m.leaveForeignPV(r)
 	if r.pv != nil {
 		if claim := boundClaim(r.pv); claim != "" {
 			msg := fmt.Sprintf("deletion waits: PersistentVolume/%s is bound to PersistentVolumeClaim %s; nothing is released while it is", r.name, claim)
@@ -236,11 +286,13 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 			return
 		}
 	}
-	live := liveState(r.vol)
-	if _, err := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: live.deviceName, ready: readiness(PhaseTerminating),
-		reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
-		r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
-		return
+	// Terminating once: a release that failed before keeps the status saying why.
+	if live := liveState(r.vol); live.phase != PhaseTerminating {
+		if _, err := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: live.deviceName, ready: readiness(PhaseTerminating),
+			reason: "Terminating", message: "releasing the storage"}, apply); err != nil {
+			r.err, r.done = fmt.Errorf("%s: %w", r.subject(), err), true
+			return
+		}
 	}
 	m.prepareRelease(ctx, site, r, apply)
 }
@@ -251,6 +303,7 @@ func (m *Manager) beginRelease(ctx context.Context, site *schema.Site, r *volume
 // keeps it; the objects half says so). In a reconcile, prune ran already and kept it:
 // a bound PersistentVolume is why, and the Volume's status says so.
 func (m *Manager) removed(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
+	m.leaveForeignPV(r)
 	claim := ""
 	if r.pv != nil {
 		claim = boundClaim(r.pv)
@@ -263,6 +316,17 @@ func (m *Manager) removed(ctx context.Context, site *schema.Site, r *volumeRun, 
 		r.done = true
 	default:
 		m.prepareRelease(ctx, site, r, false)
+	}
+}
+
+// leaveForeignPV forgets, for a Volume being released, a PersistentVolume of its name
+// that mk8s did not create (the Volume was Failed for it): it is not the Volume's, and
+// is neither deleted nor waited for.
+func (m *Manager) leaveForeignPV(r *volumeRun) {
+	if r.pv != nil && !isOurs(r.pv, m.site) {
+		r.add(change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Skipped,
+			Message: "not created by mk8s: not the Volume's, left alone"})
+		r.pv = nil
 	}
 }
 
@@ -279,7 +343,9 @@ func (m *Manager) waitForClaim(ctx context.Context, r *volumeRun, msg string, ap
 
 // prepareRelease deletes the PersistentVolume, then says which storage to release.
 func (m *Manager) prepareRelease(ctx context.Context, site *schema.Site, r *volumeRun, apply bool) {
-	if r.pv != nil {
+	// Deleted by a run before this one (still there for the API server's pv-protection):
+	// nothing more to do for it.
+	if r.pv != nil && (r.pv.GetDeletionTimestamp() == nil || slices.Contains(r.pv.GetFinalizers(), Finalizer)) {
 		r.add(change.Entry{Subject: "PersistentVolume/" + r.name, Action: change.Deleted, Disruptive: change.VolumeRemoval})
 		if apply {
 			if err := m.deletePV(ctx, r.pv); err != nil {
@@ -315,6 +381,14 @@ func (m *Manager) finishRelease(ctx context.Context, r *volumeRun, apply bool) {
 		err = fmt.Errorf("%s: releasing the storage: %w", r.subject(), err)
 		r.add(change.Entry{Subject: r.subject(), Action: change.Failed, Message: err.Error()})
 		r.err = err
+		// Still Terminating (the next reconcile tries again), and the status says why.
+		if r.vol != nil && slices.Contains(r.vol.GetFinalizers(), Finalizer) {
+			if _, serr := m.setStatus(ctx, r.vol, state{phase: PhaseTerminating, deviceName: liveState(r.vol).deviceName,
+				ready: readiness(PhaseTerminating), reason: "Terminating",
+				message: "releasing the storage failed, tried again at the next reconcile: " + r.storage.Err.Error()}, apply); serr != nil {
+				r.err = errors.Join(err, serr)
+			}
+		}
 		return
 	}
 	msg := "storage released; finalizer removed"
@@ -354,24 +428,24 @@ func (m *Manager) storageStep(ctx context.Context, site *schema.Site, runs []*vo
 		}
 		r.storage = outs[i]
 		if r.planned {
-			r.storage = unplaceholder(r.storage, r.name)
+			r.storage = unplaceholder(r.storage, r.placeholder, r.name)
 		}
 		r.out = append(r.out, r.storage.Steps...)
 	}
 }
 
 // unplaceholder names the placeholder UID of a planned Volume in its outcome.
-func unplaceholder(o volume.Outcome, name string) volume.Outcome {
+func unplaceholder(o volume.Outcome, placeholder, name string) volume.Outcome {
 	named := "<uid of Volume/" + name + ">"
 	steps := make(change.Set, len(o.Steps))
 	for i, e := range o.Steps {
-		e.Subject = strings.ReplaceAll(e.Subject, placeholderUID, named)
-		e.Message = strings.ReplaceAll(e.Message, placeholderUID, named)
+		e.Subject = strings.ReplaceAll(e.Subject, placeholder, named)
+		e.Message = strings.ReplaceAll(e.Message, placeholder, named)
 		steps[i] = e
 	}
 	o.Steps = steps
 	if o.Err != nil {
-		o.Err = errors.New(strings.ReplaceAll(o.Err.Error(), placeholderUID, named))
+		o.Err = errors.New(strings.ReplaceAll(o.Err.Error(), placeholder, named))
 	}
 	return o
 }
@@ -402,6 +476,11 @@ func (m *Manager) listVolumes(ctx context.Context) ([]*unstructured.Unstructured
 	}
 	slices.SortFunc(out, func(a, b *unstructured.Unstructured) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, nil
+}
+
+func liveNode(vol *unstructured.Unstructured) string {
+	n, _, _ := unstructured.NestedString(vol.Object, "spec", "nodeName")
+	return n
 }
 
 func siteVolume(site *schema.Site, name string) *schema.Volume {

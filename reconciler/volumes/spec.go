@@ -1,10 +1,12 @@
 package volumes
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/metalk8s/mk8s/hostsync/volume"
 	"github.com/metalk8s/mk8s/schema"
@@ -73,4 +75,60 @@ func specFor(site *schema.Site, v *schema.Volume, uid string) (volume.Spec, *sch
 		}
 	}
 	return s, sc, nil
+}
+
+// specChange names what the site changed of a Volume the cluster already has: the field
+// (in the document's terms), its value in the site and in the cluster; "" when nothing.
+// The API server refuses such a change (the Volume CRD makes them immutable), so the
+// cluster's Volume, whose UID names its storage, still has the former spec: preparing
+// the site's would put a second filesystem with that UUID on another device, or storage
+// on a node its PersistentVolume does not name.
+func specChange(v *schema.Volume, live *unstructured.Unstructured) (field, site, cluster string) {
+	str := func(f ...string) string {
+		x, _, _ := unstructured.NestedFieldNoCopy(live.Object, append([]string{"spec"}, f...)...)
+		if x == nil {
+			return ""
+		}
+		return fmt.Sprint(x)
+	}
+	sameSize := func(a, b string) bool {
+		qa, errA := resource.ParseQuantity(a)
+		qb, errB := resource.ParseQuantity(b)
+		if errA != nil || errB != nil {
+			return a == b
+		}
+		return qa.Cmp(qb) == 0
+	}
+	source := func(sparse, raw, lvm bool) string {
+		switch {
+		case sparse:
+			return "sparseLoopDevice"
+		case raw:
+			return "rawBlockDevice"
+		case lvm:
+			return "lvmLogicalVolume"
+		}
+		return "none"
+	}
+	siteSource := source(v.SparseLoopDevice != nil, v.RawBlockDevice != nil, v.LVMLogicalVolume != nil)
+	liveSource := source(str("sparseLoopDevice") != "", str("rawBlockDevice") != "", str("lvmLogicalVolume") != "")
+	switch {
+	case v.NodeName != str("nodeName"):
+		return "spec.nodeName", v.NodeName, str("nodeName")
+	case v.StorageClassName != str("storageClassName"):
+		return "spec.storageClassName", v.StorageClassName, str("storageClassName")
+	case cmp.Or(v.Mode, volume.ModeFilesystem) != cmp.Or(str("mode"), volume.ModeFilesystem):
+		return "spec.mode", cmp.Or(v.Mode, volume.ModeFilesystem), cmp.Or(str("mode"), volume.ModeFilesystem)
+	case siteSource != liveSource:
+		return "spec." + siteSource, siteSource, liveSource
+	case v.SparseLoopDevice != nil && !sameSize(v.SparseLoopDevice.Size, str("sparseLoopDevice", "size")):
+		return "spec.sparseLoopDevice.size", v.SparseLoopDevice.Size, str("sparseLoopDevice", "size")
+	case v.RawBlockDevice != nil && v.RawBlockDevice.DevicePath != str("rawBlockDevice", "devicePath"):
+		return "spec.rawBlockDevice.devicePath", v.RawBlockDevice.DevicePath, str("rawBlockDevice", "devicePath")
+	case v.LVMLogicalVolume != nil && v.LVMLogicalVolume.VGName != str("lvmLogicalVolume", "vgName"):
+		return "spec.lvmLogicalVolume.vgName", v.LVMLogicalVolume.VGName, str("lvmLogicalVolume", "vgName")
+	case v.LVMLogicalVolume != nil && !sameSize(v.LVMLogicalVolume.Size, str("lvmLogicalVolume", "size")):
+		return "spec.lvmLogicalVolume.size", v.LVMLogicalVolume.Size, str("lvmLogicalVolume", "size")
+	}
+	return "", "", ""
 }

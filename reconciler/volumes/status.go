@@ -23,6 +23,8 @@ type state struct {
 	phase, deviceName string
 	ready             string
 	reason, message   string
+	// transition is the recorded lastTransitionTime (read, never compared).
+	transition string
 }
 
 // readiness is the Ready status of a phase.
@@ -47,15 +49,20 @@ func liveState(u *unstructured.Unstructured) state {
 			s.ready, _ = m["status"].(string)
 			s.reason, _ = m["reason"].(string)
 			s.message, _ = m["message"].(string)
+			s.transition, _ = m["lastTransitionTime"].(string)
 		}
 	}
 	return s
 }
 
 // setStatus writes s as the Volume's status when it differs from what is recorded, and
-// reports whether it had to. The condition's times move only when it changes.
+// reports whether it had to. The condition's lastUpdateTime moves when it is written,
+// its lastTransitionTime only when its status (True, False, Unknown) changes.
 func (m *Manager) setStatus(ctx context.Context, vol *unstructured.Unstructured, s state, apply bool) (bool, error) {
-	if liveState(vol) == s {
+	live := liveState(vol)
+	recorded := live
+	recorded.transition = s.transition
+	if recorded == s {
 		return false, nil
 	}
 	if !apply {
@@ -66,9 +73,13 @@ func (m *Manager) setStatus(ctx context.Context, vol *unstructured.Unstructured,
 		status["deviceName"] = s.deviceName
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
+	transition := now
+	if live.ready == s.ready && live.transition != "" {
+		transition = live.transition
+	}
 	status["conditions"] = []any{map[string]any{
 		"type": "Ready", "status": s.ready, "reason": s.reason, "message": s.message,
-		"lastTransitionTime": now, "lastUpdateTime": now,
+		"lastTransitionTime": transition, "lastUpdateTime": now,
 	}}
 	vol.Object["status"] = status
 	if err := m.client.Status().Update(ctx, vol); err != nil {
