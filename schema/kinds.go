@@ -346,6 +346,16 @@ func (l *loader) storageClass(dc *docCheck) {
 			dc.errorf("parameters.mkfsOptions", `expected a JSON-encoded array of strings, such as '["-m", "0"]'`,
 				"invalid mkfsOptions %q", opts)
 		}
+		// The filesystem UUID is the Volume's UID, which is how mk8s (as MetalK8s)
+		// finds a Volume's filesystem again: an option setting it would make every
+		// Volume of the class Failed, its device never recognised nor released.
+		for _, o := range list {
+			if strings.HasPrefix(o, "-U") || strings.Contains(strings.ToLower(o), "uuid=") {
+				dc.errorf("parameters.mkfsOptions", "expected options that leave the filesystem UUID to mk8s (it is the Volume's UID)",
+					"%q sets the filesystem UUID", o)
+				break
+			}
+		}
 	}
 	l.site.StorageClasses = append(l.site.StorageClasses, sc)
 }
