@@ -12,7 +12,9 @@ LDFLAGS    := -X github.com/metalk8s/mk8s/internal/version.Commit=$(shell git re
 # The real kube-apiserver, kubectl and etcd, built once into a cache outside the repository.
 TESTENV     = $(shell hack/testenv.sh)
 FUZZTIME   ?= 20s
-TESTFLAGS  ?= -timeout 45m
+# -count=1: the e2e tests run the mk8s binary they build, which go test's cache does not
+# see; a cached "ok" could hide a change of cmd/mk8s.
+TESTFLAGS  ?= -timeout 45m -count=1
 
 .PHONY: all build test unit fuzz testenv bench demo deps clean vet
 
