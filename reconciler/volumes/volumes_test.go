@@ -177,6 +177,22 @@ func (r *rig) get(t *testing.T, apiVersion, kind, name string) (*unstructured.Un
 	return u, true
 }
 
+// claim gives the PersistentVolume of name the claim metalk8s-monitoring/data-0 and
+// the phase (Bound, or Released once the claim is gone), as the PV controller does.
+func (r *rig) claim(t *testing.T, name, phase string) {
+	t.Helper()
+	ctx := context.Background()
+	pv, _ := r.get(t, "v1", "PersistentVolume", name)
+	_ = unstructured.SetNestedMap(pv.Object, map[string]any{"kind": "PersistentVolumeClaim", "namespace": "metalk8s-monitoring", "name": "data-0"}, "spec", "claimRef")
+	if err := r.c.Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(pv.Object, phase, "status", "phase")
+	if err := r.c.Status().Update(ctx, pv); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (r *rig) volume(t *testing.T, name string) *unstructured.Unstructured {
 	t.Helper()
 	v, ok := r.get(t, schema.APIVersionVolume, "Volume", name)
@@ -325,15 +341,7 @@ func TestDeleteWaitsForTheClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := r.site.Volumes[0].Name
-	pv, _ := r.get(t, "v1", "PersistentVolume", name)
-	_ = unstructured.SetNestedMap(pv.Object, map[string]any{"kind": "PersistentVolumeClaim", "namespace": "metalk8s-monitoring", "name": "data-0"}, "spec", "claimRef")
-	if err := r.c.Update(ctx, pv); err != nil {
-		t.Fatal(err)
-	}
-	_ = unstructured.SetNestedField(pv.Object, "Bound", "status", "phase")
-	if err := r.c.Status().Update(ctx, pv); err != nil {
-		t.Fatal(err)
-	}
+	r.claim(t, name, "Bound")
 	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +361,7 @@ func TestDeleteWaitsForTheClaim(t *testing.T) {
 	}
 
 	// The claim is gone.
-	pv, _ = r.get(t, "v1", "PersistentVolume", name)
+	pv, _ := r.get(t, "v1", "PersistentVolume", name)
 	unstructured.RemoveNestedField(pv.Object, "spec", "claimRef")
 	if err := r.c.Update(ctx, pv); err != nil {
 		t.Fatal(err)
@@ -683,15 +691,7 @@ func TestReleasedPersistentVolumeDoesNotHoldTheVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := r.site.Volumes[0].Name
-	pv, _ := r.get(t, "v1", "PersistentVolume", name)
-	_ = unstructured.SetNestedMap(pv.Object, map[string]any{"kind": "PersistentVolumeClaim", "namespace": "metalk8s-monitoring", "name": "data-0"}, "spec", "claimRef")
-	if err := r.c.Update(ctx, pv); err != nil {
-		t.Fatal(err)
-	}
-	_ = unstructured.SetNestedField(pv.Object, "Released", "status", "phase")
-	if err := r.c.Status().Update(ctx, pv); err != nil {
-		t.Fatal(err)
-	}
+	r.claim(t, name, "Released")
 	if err := r.c.Delete(ctx, r.volume(t, name)); err != nil {
 		t.Fatal(err)
 	}
