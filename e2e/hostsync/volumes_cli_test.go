@@ -97,6 +97,17 @@ type volumeCLI struct {
 	args []string
 }
 
+// startVolumeCLI starts an API server and one lab host, builds mk8s, and returns them
+// with a site directory and the CLI that plans and reconciles it (-o json).
+func startVolumeCLI(t *testing.T, ctx context.Context) (*kubeenv.Env, *hosts.Lab, string, volumeCLI) {
+	t.Helper()
+	env := kubeenv.StartT(t)
+	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	dir := t.TempDir()
+	return env, l, dir, volumeCLI{t: t, bin: buildMk8s(t), args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig,
+		"--ssh-netns", l.CtlNS, "--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
+}
+
 func (c volumeCLI) run(verb ...string) (string, int) {
 	c.t.Helper()
 	return runBin(c.t, c.bin, append(verb, c.args...)...)
@@ -191,14 +202,9 @@ func (p pvObj) node() string {
 // a removed Volume whose PersistentVolume is bound kept, then released once free.
 func TestVolumesThroughTheCLI(t *testing.T) {
 	ctx := testCtx(t)
-	env := kubeenv.StartT(t)
-	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	env, l, dir, cli := startVolumeCLI(t, ctx)
 	h := l.Hosts[0]
-	bin := buildMk8s(t)
-	dir := t.TempDir()
 	raw, _ := machineLoop(t, 96<<20)
-	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
-		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
 	vols := map[string]string{"node-1-sparse": sparseVol("64Mi"), "node-1-raw": rawVol(raw)}
 	volumeSite(t, dir, l, vols)
 
@@ -435,20 +441,16 @@ webhooks:
 // the same filesystem, without formatting it again (what was written in it is there).
 func TestVolumeReconcilerKilledBetweenMkfsAndPersistentVolume(t *testing.T) {
 	ctx := testCtx(t)
-	env := kubeenv.StartT(t)
-	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	env, l, dir, cli := startVolumeCLI(t, ctx)
 	h := l.Hosts[0]
-	bin := buildMk8s(t)
-	dir := t.TempDir()
 	raw, _ := machineLoop(t, 64<<20)
-	args := []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS, "--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}
 	volumeSite(t, dir, l, map[string]string{"node-1-data": rawVol(raw)})
 
 	hook := startHangingWebhook(t)
 	if out, err := env.RunKubectlStdin(ctx, []byte(hook.configuration()), "apply", "-f", "-"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	cmd := exec.Command(bin, append([]string{"reconcile", "--once"}, args...)...)
+	cmd := exec.Command(cli.bin, append([]string{"reconcile", "--once"}, cli.args...)...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -484,7 +486,7 @@ func TestVolumeReconcilerKilledBetweenMkfsAndPersistentVolume(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 
-	out, code := runBin(t, bin, append([]string{"reconcile", "--once"}, args...)...)
+	out, code := cli.run("reconcile", "--once")
 	if code != 0 {
 		t.Fatalf("the next reconcile exited %d:\n%s", code, out)
 	}
@@ -508,15 +510,10 @@ func TestVolumeReconcilerKilledBetweenMkfsAndPersistentVolume(t *testing.T) {
 // filesystem, plan and reconcile fail naming the file and the field.
 func TestVolumeMovedToAnotherDeviceThroughTheCLI(t *testing.T) {
 	ctx := testCtx(t)
-	env := kubeenv.StartT(t)
-	l := startLab(t, ctx, hosts.Options{Hosts: 1})
+	env, l, dir, cli := startVolumeCLI(t, ctx)
 	h := l.Hosts[0]
-	bin := buildMk8s(t)
-	dir := t.TempDir()
 	first, _ := machineLoop(t, 64<<20)
 	second, _ := machineLoop(t, 64<<20)
-	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
-		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
 	volumeSite(t, dir, l, map[string]string{"node-1-raw": rawVol(first)})
 	if out, code := cli.run("reconcile", "--once"); code != 0 {
 		t.Fatalf("reconcile exited %d:\n%s", code, out)
@@ -553,12 +550,7 @@ func TestVolumeMovedToAnotherDeviceThroughTheCLI(t *testing.T) {
 // one Volume's taken for the other's.
 func TestVolumePlanOfTwoNewSparseVolumesOnANode(t *testing.T) {
 	ctx := testCtx(t)
-	env := kubeenv.StartT(t)
-	l := startLab(t, ctx, hosts.Options{Hosts: 1})
-	bin := buildMk8s(t)
-	dir := t.TempDir()
-	cli := volumeCLI{t: t, bin: bin, args: []string{"--dir", dir, "--kubeconfig", env.Kubeconfig, "--ssh-netns", l.CtlNS,
-		"--packages", "probe-only", "--state-dir", t.TempDir(), "-o", "json"}}
+	_, l, dir, cli := startVolumeCLI(t, ctx)
 	volumeSite(t, dir, l, map[string]string{"node-1-a": sparseVol("64Mi"), "node-1-b": sparseVol("64Mi")})
 	out, code := cli.run("plan", "--exit-code")
 	if code != 2 {
