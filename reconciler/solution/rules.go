@@ -19,6 +19,10 @@ const (
 	rbacAPIVersion = rbacGroup + "/v1"
 )
 
+// aggregateLabelPrefix starts the labels by which a ClusterRole's rules are aggregated
+// into other ClusterRoles (rbac.authorization.k8s.io/aggregate-to-admin, …).
+const aggregateLabelPrefix = rbacGroup + "/aggregate-to-"
+
 // writeVerbs are the verbs that change an object; "*" includes them.
 var writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection", "*"}
 
@@ -45,7 +49,8 @@ func (e *RuleError) Error() string {
 //
 // The document must be an rbac.authorization.k8s.io/v1 Role or ClusterRole, named,
 // without aggregationRule (an aggregated ClusterRole takes the rules of other
-// ClusterRoles). Its rules must not use the verbs escalate, bind or impersonate, nor "*"
+// ClusterRoles), without rbac.authorization.k8s.io/aggregate-to-* labels (which give its
+// rules to the holders of other ClusterRoles), finalizers or ownerReferences. Its rules must not use the verbs escalate, bind or impersonate, nor "*"
 // in apiGroups, resources or nonResourceURLs; the verb "*" only on the archive's own CRD
 // groups; no write verb on rbac.authorization.k8s.io resources; no nonResourceURLs in a
 // Role. These keep an operator from granting itself, or anyone, more than role.yaml says.
@@ -73,6 +78,18 @@ func CheckRules(doc *unstructured.Unstructured, ownGroups []string) []*RuleError
 		refuse("metadata.name", []any{"metadata", "name"}, "%q is not a valid name: %s", name, msg)
 	}
 	checkMetadata(doc, refuse)
+	for _, k := range slices.Sorted(maps.Keys(doc.GetLabels())) {
+		if strings.HasPrefix(k, aggregateLabelPrefix) {
+			refuse("metadata.labels."+k, []any{"metadata", "labels", k},
+				"is not allowed: it aggregates the role's rules into other ClusterRoles (admin, edit, view…), granting them to whoever holds those")
+		}
+	}
+	for _, f := range []string{"finalizers", "ownerReferences"} {
+		if _, ok := doc.Object["metadata"].(map[string]any)[f]; ok {
+			refuse("metadata."+f, []any{"metadata", f},
+				"is not allowed: mk8s owns the lifecycle of the Solution's roles (a finalizer would keep one for ever, an owner could have it deleted)")
+		}
+	}
 	if _, ok := doc.Object["aggregationRule"]; ok {
 		refuse("aggregationRule", []any{"aggregationRule"}, "is not allowed: an aggregated ClusterRole takes the rules of other ClusterRoles, beyond what role.yaml says")
 	}
