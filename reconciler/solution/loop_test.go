@@ -59,10 +59,7 @@ func editRootRecord(t *testing.T, path, id string, edit func(rec []byte, root ui
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pvd := make([]byte, 2048)
-	if _, err := f.ReadAt(pvd, 16*2048); err != nil {
-		t.Fatal(err)
-	}
+	pvd := readPVD(t, f)
 	extent := binary.LittleEndian.Uint32(pvd[156+2:])
 	dir := make([]byte, binary.LittleEndian.Uint32(pvd[156+10:]))
 	if _, err := f.ReadAt(dir, int64(extent)*2048); err != nil {

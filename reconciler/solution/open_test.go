@@ -368,10 +368,7 @@ func overwriteAt(t *testing.T, path string, pvdField int, off int64, n int) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pvd := make([]byte, 2048)
-	if _, err := f.ReadAt(pvd, 16*2048); err != nil {
-		t.Fatal(err)
-	}
+	pvd := readPVD(t, f)
 	block := int64(binary.LittleEndian.Uint32(pvd[pvdField : pvdField+4]))
 	junk := make([]byte, n)
 	for i := range junk {
@@ -380,4 +377,14 @@ func overwriteAt(t *testing.T, path string, pvdField int, off int64, n int) {
 	if _, err := f.WriteAt(junk, block*2048+off); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readPVD reads the primary volume descriptor of the open image f (sector 16).
+func readPVD(t *testing.T, f *os.File) []byte {
+	t.Helper()
+	pvd := make([]byte, 2048)
+	if _, err := f.ReadAt(pvd, 16*2048); err != nil {
+		t.Fatal(err)
+	}
+	return pvd
 }
